@@ -1,0 +1,282 @@
+"""Gatys et al. optimisation: start from the content (or noise) and descend the shared losses.
+
+The VGG19 extractor runs once per step and feeds the content, style and (optionally masked,
+multi-style) terms; targets are computed once up front. Adam runs in TensorFlow; L-BFGS uses
+SciPy's L-BFGS-B with TensorFlow gradients and box constraints [0, 1].
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tfstyle import losses
+from tfstyle._keras import tf
+from tfstyle.color import check_mode, match_color, transfer_luminance
+from tfstyle.errors import TfstyleError
+from tfstyle.features import CONTENT_LAYER, STYLE_LAYERS, VGGFeatures
+from tfstyle.precision import policy_scope
+
+
+@dataclass
+class GatysConfig:
+    steps: int = 300
+    optimizer: str = "adam"  # "adam" or "lbfgs"
+    learning_rate: float = 0.02  # Adam, on pixels in [0, 1]
+    init: str = "content"  # "content" or "noise"
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1.0
+    balance_layers: bool = True  # divide each layer's weight by its target magnitude
+    style_loss: str = "gram"  # "gram" or "mean_std"
+    content_layers: dict = field(default_factory=lambda: {CONTENT_LAYER: 1.0})
+    style_layers: dict = field(default_factory=lambda: {name: 1.0 for name in STYLE_LAYERS})
+    content_weight_end: float | None = None  # dynamic schedule: content weight decays to this
+    style_weight_end: float | None = None  # ... while the style weight grows to this
+    pooling: str = "max"
+    precision: str = "auto"
+    preserve_color: str = "none"  # "none", "luminance" or "histogram"
+    style_scale: float = 1.0  # style image short side relative to the content's
+    seed: int = 0
+
+    def schedule(self) -> losses.WeightSchedule:
+        return losses.WeightSchedule(
+            self.content_weight,
+            self.content_weight if self.content_weight_end is None else self.content_weight_end,
+            self.style_weight,
+            self.style_weight if self.style_weight_end is None else self.style_weight_end,
+            self.steps,
+        )
+
+    def validate(self) -> None:
+        if self.optimizer not in ("adam", "lbfgs"):
+            raise TfstyleError(f"optimizer must be 'adam' or 'lbfgs', not {self.optimizer!r}")
+        if self.init not in ("content", "noise"):
+            raise TfstyleError(f"init must be 'content' or 'noise', not {self.init!r}")
+        if self.style_loss not in ("gram", "mean_std"):
+            raise TfstyleError(f"style loss must be 'gram' or 'mean_std', not {self.style_loss!r}")
+        if self.steps < 1:
+            raise TfstyleError("steps must be at least 1")
+        check_mode(self.preserve_color)
+
+
+@dataclass
+class GatysResult:
+    image: np.ndarray  # HxWx3 float32 in [0, 1]
+    history: list[dict]  # loss terms per step
+    seconds_per_step: float
+    precision: str
+
+
+def _resize_short(image: np.ndarray, short: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = short / min(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return tf.image.resize(image[None], size, method="area" if scale < 1 else "bicubic", antialias=True)[0]
+
+
+class StyleObjective:
+    """Content + (blended or region-masked) style + TV objective over one feature pass.
+
+    ``styles`` is a list of images whose statistics are blended with ``style_weights`` into one
+    target, matched everywhere or, with a single mask, inside that region only; with one HxW
+    mask per style, each style is matched inside its own region.
+    """
+
+    def __init__(
+        self,
+        extractor: VGGFeatures,
+        content: np.ndarray,
+        styles: Sequence[np.ndarray],
+        config: GatysConfig,
+        style_weights: Sequence[float] | None = None,
+        masks: Sequence[np.ndarray] | None = None,
+    ):
+        self.extractor, self.config = extractor, config
+        style_weights = list(style_weights or [1.0] * len(styles))
+        if len(style_weights) != len(styles):
+            raise TfstyleError(f"{len(styles)} styles but {len(style_weights)} blend weights")
+        if masks is not None and len(masks) not in (1, len(styles)):
+            raise TfstyleError(f"{len(styles)} styles but {len(masks)} masks (give one, or one per style)")
+        short = round(min(content.shape[:2]) * config.style_scale)
+        self.content_feats = {k: v for k, v in extractor(content[None]).items() if k in config.content_layers}
+        targets = [
+            losses.style_targets(extractor(_resize_short(s, short)[None]), tuple(config.style_layers))
+            for s in styles
+        ]
+        if masks is None or len(masks) == 1:
+            mask = None if masks is None else tf.constant(masks[0][None, :, :, None], tf.float32)
+            self.terms = [(losses.StyleTargets.blend(targets, style_weights), 1.0, mask)]
+        else:
+            total = float(sum(style_weights))
+            self.terms = [
+                (t, w / total * len(styles), tf.constant(m[None, :, :, None], tf.float32))
+                for t, w, m in zip(targets, style_weights, masks)
+            ]
+        self.content_layers = dict(config.content_layers)
+        self.style_layers = [dict(config.style_layers) for _ in self.terms]
+        if config.balance_layers:
+            self.content_layers = losses.balanced_content_weights(self.content_feats, self.content_layers)
+            self.style_layers = [
+                losses.balanced_weights(t, config.style_loss, config.style_layers) for t, _, _ in self.terms
+            ]
+        self.schedule = config.schedule()
+        self.region = None
+        if masks is not None:
+            region = np.clip(np.sum(np.stack(masks), axis=0), 0.0, 1.0)
+            if region.min() < 1.0:  # pixels outside every mask stay the content's
+                self.region = tf.constant(region[None, :, :, None], tf.float32)
+                self.content = tf.constant(content[None], tf.float32)
+
+    def compose(self, image):
+        """The image the objective sees: optimised pixels inside the masks, content outside."""
+        if self.region is None:
+            return tf.convert_to_tensor(image, tf.float32)
+        return self.region * image + (1.0 - self.region) * self.content
+
+    def __call__(self, image, step) -> dict:
+        image = self.compose(image)
+        feats = self.extractor(image)
+        cfg = self.config
+        content_w, style_w = self.schedule.at(step)
+        content = losses.weighted_sum(
+            {k: losses.content_loss(feats[k], self.content_feats[k]) for k in self.content_layers},
+            self.content_layers,
+        )
+        style = tf.constant(0.0)
+        for (targets, weight, mask), layer_weights in zip(self.terms, self.style_layers):
+            style += weight * losses.style_loss(feats, targets, cfg.style_loss, layer_weights, mask)[0]
+        tv = losses.total_variation_loss(image)
+        total = content_w * content + style_w * style + cfg.tv_weight * tv
+        return {"total": total, "content": content, "style": style, "tv": tv}
+
+
+def optimize(
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+    config: GatysConfig | None = None,
+    *,
+    style_weights: Sequence[float] | None = None,
+    masks: Sequence[np.ndarray] | None = None,
+    callback: Callable[[int, dict, Callable[[], np.ndarray]], None] | None = None,
+    extractor: VGGFeatures | None = None,
+) -> GatysResult:
+    """Stylize ``content`` (HxWx3 float in [0,1]) towards ``styles``.
+
+    ``callback(step, terms, get_image)`` is called after every step (progress bars, snapshots);
+    ``get_image()`` materialises the current image only when needed.
+    """
+    config = config or GatysConfig()
+    config.validate()
+    if not styles:
+        raise TfstyleError("at least one style image is needed")
+    content = np.asarray(content, np.float32)
+    styles = [np.asarray(s, np.float32) for s in styles]
+    if config.preserve_color == "histogram":
+        styles = [match_color(s, content) for s in styles]
+    layers = tuple(config.content_layers) + tuple(config.style_layers)
+    with policy_scope(config.precision) as precision:
+        if extractor is None or not set(layers) <= set(extractor.layers):
+            extractor = VGGFeatures(layers, pooling=config.pooling)
+        objective = StyleObjective(extractor, content, styles, config, style_weights, masks)
+        if config.init == "content":
+            init = content
+        else:
+            rng = np.random.default_rng(config.seed)
+            init = np.clip(0.5 + 0.1 * rng.standard_normal(content.shape), 0, 1).astype(np.float32)
+        run = _run_adam if config.optimizer == "adam" else _run_lbfgs
+        image, history, sec = run(objective, init[None], config, callback)
+        image = objective.compose(image[None]).numpy()[0]
+    if config.preserve_color == "luminance":
+        image = transfer_luminance(image, content)
+    return GatysResult(image, history, sec, precision)
+
+
+def _terms_to_float(terms: dict) -> dict:
+    return {k: float(v) for k, v in terms.items()}
+
+
+def _run_adam(objective, init, config, callback):
+    from tfstyle._keras import keras
+
+    image = tf.Variable(init, dtype=tf.float32)
+    opt = keras.optimizers.Adam(config.learning_rate)
+
+    @tf.function
+    def step_fn(step):
+        with tf.GradientTape() as tape:
+            # tf.identity: a Variable fed straight into a mixed-precision model is not auto-cast.
+            terms = objective(tf.identity(image), step)
+        grad = tape.gradient(terms["total"], image)
+        opt.apply_gradients([(grad, image)])
+        image.assign(tf.clip_by_value(image, 0.0, 1.0))
+        return terms
+
+    history, times = [], []
+    for step in range(config.steps):
+        start = time.perf_counter()
+        terms = _terms_to_float(step_fn(tf.constant(step)))
+        times.append(time.perf_counter() - start)
+        history.append(terms)
+        if callback:
+            callback(step, terms, lambda: objective.compose(image).numpy()[0])
+    final = image.numpy()[0]
+    return final, history, _steady_mean(times)
+
+
+def _steady_mean(times: list[float]) -> float:
+    """Mean step time without the first (tracing) steps."""
+    steady = times[2:] if len(times) > 4 else times
+    return float(np.mean(steady))
+
+
+def _run_lbfgs(objective, init, config, callback):
+    from scipy.optimize import Bounds, minimize
+
+    shape = init.shape
+    step_box = {"step": 0, "terms": None}
+
+    @tf.function
+    def value_and_grad(flat, step):
+        image = tf.reshape(flat, shape)
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            terms = objective(image, step)
+        return terms, tf.reshape(tape.gradient(terms["total"], image), [-1])
+
+    def fun(x):
+        terms, grad = value_and_grad(tf.constant(x, tf.float32), tf.constant(step_box["step"]))
+        step_box["terms"] = terms
+        return float(terms["total"]), grad.numpy().astype(np.float64)
+
+    history, times = [], []
+    last = {"t": time.perf_counter()}
+
+    def on_iter(xk):
+        now = time.perf_counter()
+        times.append(now - last["t"])
+        last["t"] = now
+        terms = _terms_to_float(step_box["terms"])
+        history.append(terms)
+        if callback:
+            callback(
+                step_box["step"],
+                terms,
+                lambda: objective.compose(xk.reshape(shape).astype(np.float32)).numpy()[0],
+            )
+        step_box["step"] += 1
+
+    res = minimize(
+        fun,
+        init.astype(np.float64).ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=Bounds(np.zeros(init.size), np.ones(init.size)),
+        callback=on_iter,
+        options={"maxiter": config.steps, "maxfun": config.steps * 2},
+    )
+    image = np.clip(res.x.reshape(shape)[0], 0, 1).astype(np.float32)
+    return image, history, _steady_mean(times) if times else float("nan")

@@ -1,0 +1,88 @@
+"""Pure tensor functions shared by losses, models and metrics (no layers, no state).
+
+Everything here computes in float32 whatever the input dtype, because feature statistics of
+bfloat16/float16 activations lose too much precision (variances of values in the hundreds).
+"""
+
+from __future__ import annotations
+
+from tfstyle._keras import tf
+
+EPS = 1e-5
+
+
+def _f32(x):
+    return tf.cast(x, tf.float32)
+
+
+def resize_mask(mask, size):
+    """Resize a [B,H,W,1] (or [H,W]) mask in [0,1] to a feature map's spatial ``size`` (area average)."""
+    mask = _f32(mask)
+    if mask.shape.rank == 2:
+        mask = mask[None, :, :, None]
+    return tf.image.resize(mask, size, method="area")
+
+
+def masked_mean(x, mask=None, axis=(1, 2)):
+    """Mean over ``axis`` with optional weights; a mask that is empty gives 0, never NaN."""
+    x = _f32(x)
+    if mask is None:
+        return tf.reduce_mean(x, axis=axis, keepdims=True)
+    mask = resize_mask(mask, tf.shape(x)[1:3])
+    total = tf.reduce_sum(mask, axis=axis, keepdims=True)
+    return tf.math.divide_no_nan(tf.reduce_sum(x * mask, axis=axis, keepdims=True), total)
+
+
+def mean_std(feats, mask=None, eps: float = EPS):
+    """Per-channel mean and standard deviation over space, shapes [B,1,1,C] (calc_mean_std)."""
+    feats = _f32(feats)
+    mean = masked_mean(feats, mask)
+    var = masked_mean(tf.square(feats - mean), mask)
+    return mean, tf.sqrt(var + eps)
+
+
+def gram_matrix(feats, mask=None):
+    """Channel correlations normalised by the number of (masked) positions, shape [B,C,C].
+
+    Dividing by positions makes the statistic independent of image size, so a style image at one
+    resolution can be matched at another.
+    """
+    feats = _f32(feats)
+    if mask is None:
+        n = tf.cast(tf.shape(feats)[1] * tf.shape(feats)[2], tf.float32)
+        return tf.einsum("bhwc,bhwd->bcd", feats, feats) / n
+    mask = resize_mask(mask, tf.shape(feats)[1:3])
+    n = tf.reduce_sum(mask, axis=(1, 2, 3))
+    gram = tf.einsum("bhwc,bhwd->bcd", feats * mask, feats)
+    return tf.math.divide_no_nan(gram, n[:, None, None])
+
+
+def adain(content, style_mean, style_std, eps: float = EPS):
+    """Adaptive instance normalisation: give ``content`` the per-channel statistics of the style."""
+    c_mean, c_std = mean_std(content, eps=eps)
+    return (_f32(content) - c_mean) / c_std * style_std + style_mean
+
+
+def wct(content, style, eps: float = 1e-5):
+    """Whitening-colouring transform (Li et al. 2017): match the full feature covariance, not only
+    per-channel std. Slower than AdaIN (two eigendecompositions per image) but stronger on
+    structured styles."""
+    content, style = _f32(content), _f32(style)
+
+    def one(c, s):
+        h, w, ch = tf.shape(c)[0], tf.shape(c)[1], tf.shape(c)[2]
+        fc = tf.reshape(c, [-1, ch])
+        fs = tf.reshape(s, [-1, tf.shape(s)[2]])
+        mc, ms = tf.reduce_mean(fc, 0, keepdims=True), tf.reduce_mean(fs, 0, keepdims=True)
+        fc, fs = fc - mc, fs - ms
+        eye = tf.eye(ch)
+        cov_c = tf.matmul(fc, fc, transpose_a=True) / tf.cast(tf.shape(fc)[0] - 1, tf.float32) + eps * eye
+        cov_s = tf.matmul(fs, fs, transpose_a=True) / tf.cast(tf.shape(fs)[0] - 1, tf.float32) + eps * eye
+        ec, vc = tf.linalg.eigh(cov_c)
+        es, vs = tf.linalg.eigh(cov_s)
+        whiten = vc @ tf.linalg.diag(tf.math.rsqrt(tf.maximum(ec, eps))) @ tf.transpose(vc)
+        colour = vs @ tf.linalg.diag(tf.sqrt(tf.maximum(es, eps))) @ tf.transpose(vs)
+        out = fc @ whiten @ colour + ms
+        return tf.reshape(out, [h, w, ch])
+
+    return tf.map_fn(lambda cs: one(cs[0], cs[1]), (content, style), fn_output_signature=tf.float32)
