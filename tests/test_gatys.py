@@ -70,7 +70,9 @@ def test_mask_confines_style(data_dir, vgg):
     h, w = content.shape[:2]
     mask = np.zeros((h, w), np.float32)
     mask[:, : w // 2] = 1.0
-    result = optimize(content, [style], GatysConfig(steps=40, precision="float32"), masks=[mask], extractor=vgg)
+    result = optimize(
+        content, [style], GatysConfig(steps=40, precision="float32"), masks=[mask], extractor=vgg
+    )
 
     def dist(img, m):
         return style_distance(img, style, vgg, mask=m)["gram"]

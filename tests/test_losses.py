@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -75,7 +77,9 @@ def test_gradients_flow_through_every_loss():
     img = tf.Variable(tf.random.uniform((1, 16, 16, 3), seed=2))
     cases = {
         **{k: (lambda k=k: _style_losses(pred, target)[k]) for k in ("gram", "mean_std", "content")},
-        "masked_gram": lambda: losses.gram_style_loss(pred, gram_matrix(target), mask=tf.ones((2, 12, 10, 1))),
+        "masked_gram": lambda: losses.gram_style_loss(
+            pred, gram_matrix(target), mask=tf.ones((2, 12, 10, 1))
+        ),
         "masked_content": lambda: losses.content_loss(pred, target, mask=tf.ones((2, 12, 10, 1))),
         "tv": lambda: losses.total_variation_loss(img),
         "distillation": lambda: losses.distillation_loss(img, tf.zeros_like(img)),
@@ -109,12 +113,14 @@ def test_losses_finite_and_float32_under_mixed_bfloat16():
 
 
 def test_weight_schedule_decays_content_and_grows_style():
-    sched = losses.WeightSchedule(content_start=10.0, content_end=1.0, style_start=1.0, style_end=100.0, steps=11)
+    sched = losses.WeightSchedule(
+        content_start=10.0, content_end=1.0, style_start=1.0, style_end=100.0, steps=11
+    )
     c = [float(sched.at(i)[0]) for i in range(11)]
     s = [float(sched.at(i)[1]) for i in range(11)]
     assert c[0] == pytest.approx(10.0) and c[-1] == pytest.approx(1.0)
     assert s[0] == pytest.approx(1.0) and s[-1] == pytest.approx(100.0)
-    assert all(x > y for x, y in zip(c, c[1:])) and all(x < y for x, y in zip(s, s[1:]))
+    assert all(x > y for x, y in itertools.pairwise(c)) and all(x < y for x, y in itertools.pairwise(s))
     assert s[5] == pytest.approx(10.0, rel=1e-4)  # geometric: halfway is the geometric mean
     assert float(sched.at(50)[1]) == pytest.approx(100.0)  # clamped after the last step
     const = losses.WeightSchedule.constant(2.0, 3.0)
