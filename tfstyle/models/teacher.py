@@ -1,0 +1,189 @@
+"""VGG19 AdaIN teacher (Huang & Belongie 2017): frozen VGG19 encoder up to relu4_1, AdaIN (or WCT)
+in feature space, and a mirrored decoder trained to invert the encoder.
+
+The encoder also serves as the loss network, so one pass over the decoded image feeds the
+content loss (relu4_1) and the mean/std style loss (relu1_1..relu4_1).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfstyle import losses
+from tfstyle._keras import keras, tf
+from tfstyle.features import build_vgg19
+from tfstyle.models.layers import ReflectionPad2D
+from tfstyle.ops import adain, mean_std, wct
+
+ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+BOTTLENECK = "relu4_1"
+MULTIPLE = 8  # three poolings between the input and relu4_1
+DEFAULT_DECODER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "teacher_decoder.h5")
+
+# (filters, convolutions at that width, upsample after) mirroring VGG19 blocks 4..1
+_DECODER_PLAN = (
+    (256, 1, True),
+    (256, 3, False),
+    (128, 1, True),
+    (128, 1, False),
+    (64, 1, True),
+    (64, 1, False),
+)
+
+
+def build_decoder(name: str = "teacher_decoder") -> keras.Model:
+    """Mirror of VGG19 up to relu4_1: reflection-padded 3x3 convs, nearest-neighbour upsampling.
+
+    Nearest upsampling + convolution avoids the checkerboard artefacts of transposed convs.
+    """
+    inp = keras.Input((None, None, 512), name="features")
+    x = inp
+    idx = 0
+    for filters, repeats, upsample in _DECODER_PLAN:
+        for _ in range(repeats):
+            idx += 1
+            x = ReflectionPad2D(1, name=f"pad{idx}")(x)
+            x = keras.layers.Conv2D(filters, 3, activation="relu", name=f"conv{idx}")(x)
+        if upsample:
+            x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up{idx}")(x)
+    x = ReflectionPad2D(1, name="pad_out")(x)
+    # float32 output layer: the image leaves the network at full precision under mixed policies
+    out = keras.layers.Conv2D(3, 3, name="to_rgb", dtype="float32")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def build_encoder(name: str = "teacher_encoder") -> keras.Model:
+    return build_vgg19(ENCODER_LAYERS, name=name)
+
+
+@dataclass
+class StyleCode:
+    """What the teacher needs of a style: relu4_1 mean/std (AdaIN) and features (WCT)."""
+
+    mean: tf.Tensor
+    std: tf.Tensor
+    feats: tf.Tensor | None = None
+
+    @staticmethod
+    def blend(codes: Sequence[StyleCode], weights: Sequence[float]) -> StyleCode:
+        total = float(sum(weights))
+        ws = [w / total for w in weights]
+        return StyleCode(
+            sum(w * c.mean for c, w in zip(codes, ws)), sum(w * c.std for c, w in zip(codes, ws))
+        )
+
+
+def pad_to_multiple(images, multiple: int = MULTIPLE):
+    """Reflect-pad H and W up to a multiple; returns the padded batch and the original size."""
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    padded = tf.pad(images, [[0, 0], [0, ph], [0, pw], [0, 0]], mode="REFLECT")
+    return padded, (h, w)
+
+
+class Teacher:
+    """Frozen encoder + trainable decoder; ``stylize`` accepts any image size."""
+
+    def __init__(self, decoder_weights: str | None = DEFAULT_DECODER):
+        self.encoder = build_encoder()
+        self.decoder = build_decoder()
+        if decoder_weights:
+            self.load_decoder(decoder_weights)
+
+    def load_decoder(self, path: str) -> None:
+        from tfstyle.errors import WeightsError
+
+        if not os.path.isfile(path):
+            raise WeightsError(f"{path}: teacher decoder weights not found (run `make train` to train them)")
+        self.decoder.load_weights(path)
+
+    def encode(self, images) -> dict:
+        return {k: tf.cast(v, tf.float32) for k, v in self.encoder(images, training=False).items()}
+
+    def style_code(self, style_images, with_features: bool = False) -> StyleCode:
+        feats = self.encode(style_images)[BOTTLENECK]
+        mean, std = mean_std(feats)
+        return StyleCode(mean, std, feats if with_features else None)
+
+    def transform(self, content_feats, code: StyleCode, alpha=1.0, method: str = "adain"):
+        """Target features: AdaIN/WCT output mixed with the content features by ``alpha``."""
+        if method == "wct":
+            if code.feats is None:
+                raise ValueError("WCT needs style features: style_code(..., with_features=True)")
+            target = wct(content_feats, code.feats)
+        else:
+            target = adain(content_feats, code.mean, code.std)
+        alpha = tf.cast(alpha, tf.float32)
+        return alpha * target + (1.0 - alpha) * content_feats
+
+    def decode(self, feats):
+        return tf.cast(self.decoder(feats, training=False), tf.float32)
+
+    def stylize(self, content_images, code: StyleCode, alpha=1.0, method: str = "adain"):
+        """Images [B,H,W,3] in [0,1] of any size -> stylized images of the same size, in [0,1]."""
+        padded, (h, w) = pad_to_multiple(tf.convert_to_tensor(content_images, tf.float32))
+        feats = self.encode(padded)[BOTTLENECK]
+        out = self.decode(self.transform(feats, code, alpha, method))
+        return tf.clip_by_value(out[:, :h, :w, :], 0.0, 1.0)
+
+
+def training_losses(
+    encoder: keras.Model,
+    decoder: keras.Model,
+    content,
+    style,
+    style_weight: float = 10.0,
+    training: bool = True,
+) -> dict:
+    """The AdaIN objective from the shared losses: content vs the AdaIN target at relu4_1, mean/std
+    style loss over relu1_1..relu4_1. The encoder runs once per image set and feeds every term."""
+
+    def enc(x):
+        return {k: tf.cast(v, tf.float32) for k, v in encoder(x, training=False).items()}
+
+    fc = enc(content)[BOTTLENECK]
+    fs = enc(style)
+    s_mean, s_std = mean_std(fs[BOTTLENECK])
+    target = tf.stop_gradient(adain(fc, s_mean, s_std))
+    out = tf.cast(decoder(target, training=training), tf.float32)
+    fo = enc(out)
+    content_term = losses.content_loss(fo[BOTTLENECK], target)
+    targets = losses.style_targets(fs, ENCODER_LAYERS)
+    style_term, _ = losses.style_loss(fo, targets, "mean_std", {k: 1.0 for k in ENCODER_LAYERS})
+    total = content_term + style_weight * style_term
+    return {"total": total, "content": content_term, "style": style_term, "output": out}
+
+
+def save_decoder_float16(decoder: keras.Model, path: str) -> None:
+    """Ship the decoder as float16 h5 (half the size); Keras casts it back to float32 on load."""
+    import tempfile
+
+    import h5py
+
+    from tfstyle.files import atomic_path
+
+    with tempfile.TemporaryDirectory() as scratch:
+        full = os.path.join(scratch, "decoder.h5")
+        decoder.save_weights(full)
+        with h5py.File(full, "r") as src, atomic_path(path) as tmp, h5py.File(tmp, "w") as dst:
+            _copy_as_float16(src, dst)
+
+
+def _copy_as_float16(src, dst) -> None:
+    """Copy an h5 tree (HDF5 never shrinks a file in place, so casting needs a fresh file)."""
+    import h5py
+
+    for key, value in src.attrs.items():
+        dst.attrs[key] = value
+    for name, obj in src.items():
+        if isinstance(obj, h5py.Group):
+            _copy_as_float16(obj, dst.create_group(name))
+        else:
+            data = obj[()]
+            ds = dst.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
+            for key, value in obj.attrs.items():
+                ds.attrs[key] = value

@@ -1,0 +1,1 @@
+"""Training pipelines (teacher, student) on one shared distributed loop."""
