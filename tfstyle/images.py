@@ -223,7 +223,7 @@ def _header_size(path: str) -> tuple[int, int] | None:
                 with contextlib.suppress(Exception):  # not this format after all: try the next
                     fp.seek(0)
                     return tuple(factory(fp, path).size)
-    except Exception:  # noqa: BLE001 - the size is only a nicety for the message
+    except Exception:
         return None
     return None
 
@@ -231,7 +231,7 @@ def _header_size(path: str) -> tuple[int, int] | None:
 def _orientation(im: Image.Image) -> int:
     try:
         return int(im.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - broken EXIF must not make a good image unreadable
+    except Exception:
         return 1
 
 
