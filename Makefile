@@ -21,8 +21,8 @@ test: ## run the test suite (needs ../shared/weights or the TFSTYLE_* variables)
 	$(PY) -m pytest
 
 lint:
-	$(VENV)/bin/ruff check tfstyle tests training
-	$(VENV)/bin/ruff format --check tfstyle tests training
+	$(VENV)/bin/ruff check tfstyle tests training benchmarks
+	$(VENV)/bin/ruff format --check tfstyle tests training benchmarks
 
 demo: ## stylize scikit-image sample photos into demo_out/ with a contact sheet
 	$(VENV)/bin/tfstyle demo -o demo_out

@@ -1,0 +1,1 @@
+"""Benchmarks and quality reports that write docs/*.md (never run by the test suite)."""
