@@ -6,9 +6,12 @@ SHARED ?= $(abspath ../shared)
 
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
+# Local ImageNet weights when ../shared has them; otherwise keras.applications downloads them.
+ifneq ($(wildcard $(SHARED)/weights/vgg19_imagenet_notop.h5),)
 export TFSTYLE_VGG19_WEIGHTS ?= $(SHARED)/weights/vgg19_imagenet_notop.h5
 export TFSTYLE_MOBILENET_WEIGHTS ?= $(SHARED)/weights/mobilenet_v2_0.35_imagenet_notop.h5
 export TFSTYLE_DATA ?= $(SHARED)/data
+endif
 
 .PHONY: install test lint demo train train-smoke export-tflite bench clean
 

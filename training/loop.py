@@ -8,6 +8,7 @@ with optimizer state and data position), TensorBoard, the progress bar and the f
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -85,12 +86,14 @@ def train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None =
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         ckpt = tf.train.Checkpoint(optimizer=optimizer, step=step_var, **task.checkpoint_objects())
-    ckpt_dir = os.path.join(cfg.out_dir, "checkpoints")
-    if not chief:  # workers write to a scratch copy; only the chief's checkpoints count
+    chief_dir = os.path.join(cfg.out_dir, "checkpoints")
+    ckpt_dir = chief_dir
+    if not chief:  # every worker must save (MWMS), but only the chief's checkpoints count
         ckpt_dir = os.path.join(cfg.out_dir, f"worker_tmp_{os.getpid()}")
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=cfg.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).expect_partial()
+    latest = tf.train.latest_checkpoint(chief_dir)  # all workers resume from the chief's step
+    if latest:
+        ckpt.restore(latest).expect_partial()
     start = int(step_var.numpy())
     variables = task.trainable_variables()
 
@@ -168,6 +171,8 @@ def train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None =
             save_image(os.path.join(cfg.out_dir, "samples.png"), _grid(task.samples(sample_batch)))
     if chief:
         exported = task.export(cfg.out_dir)
+    else:  # the scratch checkpoints were only written because MWMS needs every worker to save
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
     ips = timed_images / timed_seconds if timed_seconds else float("nan")
     return TrainResult(
         int(step_var.numpy()), history, ips, policy, replicas, exported, time.perf_counter() - t0
