@@ -1,0 +1,118 @@
+"""MobileNetV2 student, split the way a phone app uses it.
+
+* ``style predictor``: MobileNetV2 (alpha 0.35, ImageNet) -> global pool -> a small style vector,
+  computed once per style. Vectors are plain arrays: save, interpolate and blend them.
+* ``transformer``: content image + style vector -> stylized image. Inverted-residual encoder at
+  1/4 resolution, residual blocks modulated by the style vector (FiLM: per-channel scale and shift
+  from a Dense layer), nearest-upsampling decoder.
+
+The transformer uses BatchNorm (folded into the convolutions at export) and FiLM instead of
+instance/AdaIN normalisation: MEAN/SQUARED_DIFFERENCE/RSQRT are slow and lossy in INT8 TFLite,
+whereas FiLM is a broadcast MUL and ADD, so the phone path stays integer. Both models are flat
+functional graphs of built-in layers (no nesting, no Lambda) so tfmot QAT can wrap them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfstyle import weights as weights_mod
+from tfstyle._keras import keras
+
+ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
+DEFAULT_PREDICTOR = os.path.join(ASSETS, "student_predictor.h5")
+DEFAULT_TRANSFORMER = os.path.join(ASSETS, "student_transformer.h5")
+MULTIPLE = 4  # the transformer downsamples twice
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    style_dim: int = 64
+    stem: int = 16
+    width: int = 48
+    blocks: int = 4
+    expand: int = 2
+    decoder: tuple = (32, 16)
+
+
+def _conv_bn(x, filters, kernel, stride, name, act=True):
+    x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(6.0, name=f"{name}_relu")(x) if act else x
+
+
+def _inverted_residual(x, filters, expand, stride, name):
+    """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear projection, residual when shapes match."""
+    inp = x
+    channels = x.shape[-1]
+    x = _conv_bn(x, channels * expand, 1, 1, f"{name}_expand")
+    x = keras.layers.DepthwiseConv2D(3, stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(x)
+    x = keras.layers.ReLU(6.0, name=f"{name}_dw_relu")(x)
+    x = _conv_bn(x, filters, 1, 1, f"{name}_project", act=False)
+    if stride == 1 and channels == filters:
+        x = keras.layers.Add(name=f"{name}_add")([inp, x])
+    return x
+
+
+def _film(x, style, name):
+    """Feature-wise linear modulation by the style vector: x * gamma(style) + beta(style)."""
+    channels = x.shape[-1]
+    gamma = keras.layers.Dense(channels, bias_initializer="ones", name=f"{name}_gamma")(style)
+    beta = keras.layers.Dense(channels, name=f"{name}_beta")(style)
+    gamma = keras.layers.Reshape((1, 1, channels), name=f"{name}_gamma_4d")(gamma)
+    beta = keras.layers.Reshape((1, 1, channels), name=f"{name}_beta_4d")(beta)
+    x = keras.layers.Multiply(name=f"{name}_scale")([x, gamma])
+    return keras.layers.Add(name=f"{name}_shift")([x, beta])
+
+
+def build_transformer(cfg: StudentConfig = StudentConfig()) -> keras.Model:
+    content = keras.Input((None, None, 3), name="content_image")
+    style = keras.Input((cfg.style_dim,), name="style_vector")
+    x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_signed")(content)
+    x = _conv_bn(x, cfg.stem, 3, 2, "stem")  # 1/2
+    x = _inverted_residual(x, cfg.width, cfg.expand * 2, 2, "down")  # 1/4
+    for i in range(cfg.blocks):
+        x = _film(x, style, f"film{i}")
+        x = _inverted_residual(x, cfg.width, cfg.expand, 1, f"block{i}")
+    for i, filters in enumerate(cfg.decoder):
+        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}")(x)
+        x = _conv_bn(x, filters, 3, 1, f"dec{i}")
+    out = keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="to_rgb", dtype="float32")(x)
+    return keras.Model([content, style], out, name="student_transformer")
+
+
+def build_style_predictor(cfg: StudentConfig = StudentConfig(), imagenet: bool = True) -> keras.Model:
+    """MobileNetV2 alpha 0.35 built on our input tensor, so its layers sit in one flat graph."""
+    inp = keras.Input((None, None, 3), name="style_image")
+    x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_signed")(inp)
+
+    def build(w):
+        return keras.applications.MobileNetV2(alpha=0.35, include_top=False, weights=w, input_tensor=x)
+
+    if imagenet:
+        backbone = weights_mod.load_application(weights_mod.MOBILENET_V2_035, build)
+    else:
+        backbone = build(None)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(backbone.output)
+    out = keras.layers.Dense(cfg.style_dim, name="style_vector", dtype="float32")(x)
+    return keras.Model(inp, out, name="student_style_predictor")
+
+
+def backbone_layers(predictor: keras.Model) -> list:
+    """The ImageNet-initialised layers (frozen in distillation stage one)."""
+    return [
+        layer
+        for layer in predictor.layers
+        if layer.name not in ("style_image", "to_signed", "pool", "style_vector")
+    ]
+
+
+def blend_vectors(vectors, weights) -> np.ndarray:
+    """Convex combination of style vectors (the transformer is driven linearly by them)."""
+    weights = np.asarray(weights, np.float32)
+    weights = weights / weights.sum()
+    return np.tensordot(weights, np.stack([np.asarray(v, np.float32) for v in vectors]), axes=1)
