@@ -30,11 +30,13 @@ lint:
 demo: ## stylize scikit-image sample photos into demo_out/ with a contact sheet
 	$(VENV)/bin/tfstyle demo -o demo_out
 
-train:
-	@echo "make train: the teacher/student training pipeline (training/) is not built yet (issues #3, #4)." >&2; exit 2
+train: ## train the AdaIN teacher decoder (resumes from runs/teacher/checkpoints) and ship it
+	$(PY) -m training.teacher --out runs/teacher --steps 8000 --batch 8 --crop 128 --lr 2e-4 --ship
 
-train-smoke:
-	@echo "make train-smoke: the teacher training pipeline (training/) is not built yet (issue #3)." >&2; exit 2
+train-smoke: ## a 40-step teacher run from scratch into runs/teacher-smoke (under a minute; ships nothing)
+	rm -rf runs/teacher-smoke
+	$(PY) -m training.teacher --out runs/teacher-smoke --steps 40 --batch 4 --crop 64 \
+		--checkpoint-every 20 --sample-every 20
 
 export-tflite:
 	@echo "make export-tflite: QAT and TFLite export (export/) are not built yet (issue #5)." >&2; exit 2

@@ -12,7 +12,7 @@ import sys
 
 from tfstyle.errors import TfstyleError
 
-COMMANDS = ("optimize", "evaluate", "demo")
+COMMANDS = ("stylize", "optimize", "evaluate", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

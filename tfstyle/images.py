@@ -38,6 +38,8 @@ _SAVE_FORMATS: dict[str, tuple[str, dict]] = {
     ".tif": ("TIFF", {}),
     ".tiff": ("TIFF", {}),
 }
+SAVE_EXTENSIONS: tuple[str, ...] = tuple(_SAVE_FORMATS)
+LOAD_EXTENSIONS: tuple[str, ...] = (*SAVE_EXTENSIONS, ".gif", ".tga", ".ppm", ".pgm", ".pbm")
 
 # EXIF orientation -> the numpy equivalent of the transpose ``ImageOps.exif_transpose`` applies.
 # Done on the array so the OpenCV-decoded 16-bit path is oriented exactly like the Pillow one.
@@ -107,18 +109,24 @@ def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return _resample(image, shape, Image.Resampling.LANCZOS)
 
 
-def save_image(path: str | os.PathLike, image: ArrayLike) -> None:
-    """Write a float [0, 1] image (H x W x 3, H x W, a batch of one, a tensor); format from the name.
-
-    Atomic so an interrupted run never leaves a truncated output where a good one was.
-    """
+def check_output_path(path: str | os.PathLike) -> None:
+    """Fail before any work is done when an output name has no writable image extension."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext not in _SAVE_FORMATS:
         known = ", ".join(sorted(_SAVE_FORMATS))
         reason = f"unsupported image extension {ext!r}" if ext else "no image extension"
         raise InputError(path, f"{reason}; use one of {known}")
-    fmt, options = _SAVE_FORMATS[ext]
+
+
+def save_image(path: str | os.PathLike, image: ArrayLike) -> None:
+    """Write a float [0, 1] image (H x W x 3, H x W, a batch of one, a tensor); format from the name.
+
+    Atomic so an interrupted run never leaves a truncated output where a good one was.
+    """
+    path = os.fspath(path)
+    check_output_path(path)
+    fmt, options = _SAVE_FORMATS[os.path.splitext(path)[1].lower()]
     picture = Image.fromarray(to_uint8(_squeeze_for_save(image)))
     try:
         with atomic_path(path) as tmp:

@@ -39,7 +39,7 @@ def list_images(folder: str) -> tuple[list[str], int]:
             with Image.open(path) as im:
                 im.verify()
             good.append(path)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means: skip this file
+        except Exception as exc:  # any decoder failure means: skip this file
             bad += 1
             warnings.warn(f"skipping unreadable training image {path}: {exc}", stacklevel=2)
     if not good:

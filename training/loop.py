@@ -71,6 +71,15 @@ class TrainResult:
 
 
 def train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None = None) -> TrainResult:
+    """Train ``task`` under ``cfg``; the global Keras policy is restored afterwards."""
+    previous = keras.mixed_precision.global_policy().name
+    try:
+        return _train(task, cfg, strategy)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None) -> TrainResult:
     policy = choose_policy(cfg.precision)
     keras.mixed_precision.set_global_policy(policy)
     strategy = strategy or make_strategy(cfg.replicas)

@@ -80,6 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sample-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ship", action="store_true", help="copy the trained decoder into tfstyle/assets")
+    p.add_argument(
+        "--export-only",
+        action="store_true",
+        help="export the latest checkpoint, no training",
+    )
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     task = TeacherTask(DataConfig(root=args.data, crop=args.crop, seed=args.seed), args.style_weight)
     cfg = LoopConfig(
         out_dir=args.out,
-        steps=args.steps,
+        steps=0 if args.export_only else args.steps,
         batch_size=args.batch,
         learning_rate=args.lr,
         lr_decay=args.lr_decay,

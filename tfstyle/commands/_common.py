@@ -65,9 +65,8 @@ def load_style_inputs(args: argparse.Namespace, shape: tuple[int, int]):
     return styles, masks
 
 
-def progress(**kwargs):
-    """A tqdm bar on stderr that stays quiet when stderr is not a terminal and disable is unset."""
+def progress(quiet: bool = False, **kwargs):
+    """A tqdm bar on stderr: off when ``quiet``, and off by itself when stderr is not a terminal."""
     from tqdm import tqdm
 
-    kwargs.setdefault("disable", None)
-    return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)
+    return tqdm(file=sys.stderr, dynamic_ncols=True, disable=True if quiet else None, **kwargs)

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from tfstyle.sheets import contact_sheet
 
     rows = []
-    with progress(total=len(PAIRS) * args.steps, desc="demo", unit="step", disable=args.quiet) as bar:
+    with progress(total=len(PAIRS) * args.steps, desc="demo", unit="step", quiet=args.quiet) as bar:
         for content_name, style_name in PAIRS:
             content = resize(sample(content_name), args.size)
             style = resize(sample(style_name), args.size)

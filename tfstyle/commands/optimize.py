@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     )
     config.validate()
     stem, ext = os.path.splitext(args.output)
-    bar = progress(total=args.steps, desc="optimize", unit="step", disable=args.quiet)
+    bar = progress(total=args.steps, desc="optimize", unit="step", quiet=args.quiet)
 
     def on_step(step: int, terms: dict, get_image) -> None:
         bar.update(1)

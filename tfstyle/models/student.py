@@ -14,17 +14,16 @@ functional graphs of built-in layers (no nesting, no Lambda) so tfmot QAT can wr
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from tfstyle import weights as weights_mod
 from tfstyle._keras import keras
+from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
 
-ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets")
-DEFAULT_PREDICTOR = os.path.join(ASSETS, "student_predictor.h5")
-DEFAULT_TRANSFORMER = os.path.join(ASSETS, "student_transformer.h5")
+DEFAULT_PREDICTOR = STUDENT_PREDICTOR
+DEFAULT_TRANSFORMER = STUDENT_TRANSFORMER
 MULTIPLE = 4  # the transformer downsamples twice
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from tfstyle import losses
 from tfstyle._keras import keras, tf
+from tfstyle.assets import TEACHER_DECODER
 from tfstyle.features import build_vgg19
 from tfstyle.models.layers import ReflectionPad2D
 from tfstyle.ops import adain, mean_std, wct
@@ -22,7 +23,7 @@ from tfstyle.ops import adain, mean_std, wct
 ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 BOTTLENECK = "relu4_1"
 MULTIPLE = 8  # three poolings between the input and relu4_1
-DEFAULT_DECODER = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "teacher_decoder.h5")
+DEFAULT_DECODER = TEACHER_DECODER
 
 # (filters, convolutions at that width, upsample after) mirroring VGG19 blocks 4..1
 _DECODER_PLAN = (
@@ -52,7 +53,9 @@ def build_decoder(name: str = "teacher_decoder") -> keras.Model:
             x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up{idx}")(x)
     x = ReflectionPad2D(1, name="pad_out")(x)
     # float32 output layer: the image leaves the network at full precision under mixed policies
-    out = keras.layers.Conv2D(3, 3, name="to_rgb", dtype="float32")(x)
+    # small initial kernel: the untrained decoder starts near the image range instead of +-400
+    init = keras.initializers.VarianceScaling(1e-4, mode="fan_in", distribution="truncated_normal")
+    out = keras.layers.Conv2D(3, 3, name="to_rgb", dtype="float32", kernel_initializer=init)(x)
     return keras.Model(inp, out, name=name)
 
 

@@ -1,0 +1,11 @@
+"""Paths of the trained models the package ships (no TensorFlow import, so the CLI and the
+LiteRT runner can check them cheaply)."""
+
+from __future__ import annotations
+
+import os
+
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+TEACHER_DECODER = os.path.join(ASSETS, "teacher_decoder.h5")
+STUDENT_PREDICTOR = os.path.join(ASSETS, "student_predictor.h5")
+STUDENT_TRANSFORMER = os.path.join(ASSETS, "student_transformer.h5")

@@ -1,0 +1,187 @@
+"""``tfstyle stylize``: fast feed-forward stylization of one image or a folder of images."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from tfstyle.commands._common import add_style_inputs, parse_weights, progress, style_paths
+from tfstyle.errors import InputError, TfstyleError
+
+EPILOG = """\
+examples:
+  tfstyle stylize photo.jpg --style la_muse.jpg -o out.jpg
+  tfstyle stylize photo.jpg --style a.jpg --style b.jpg --weights 0.7,0.3 --alpha 0.8 -o out.png
+  tfstyle stylize photo.jpg --style a.jpg --style b.jpg --mask sky.png --mask ground.png -o out.png
+  tfstyle stylize photos/ --style udnie.jpg --preserve-color luminance -o stylized/
+
+With one --mask per style each style fills its own region (the blend weights are then unused);
+with a single --mask the (blended) styles fill it. Pixels no mask covers keep the content.
+Images with a side above --tile px are processed in overlapping tiles, so memory is bounded by
+the tile, not the photo.
+"""
+
+
+def _engines() -> list[str]:
+    from tfstyle.stylize import ENGINES
+
+    return sorted(ENGINES)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "stylize",
+        help="stylize images with a feed-forward network (fast; any size, tiled when large)",
+        description="Stylize CONTENT (an image, or a folder of images) with one or more styles.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("content", help="content image, or a folder of images (batch mode)")
+    p.add_argument("style_image", nargs="?", help="style image (or use --style, repeatable)")
+    add_style_inputs(p)
+    p.add_argument("-o", "--output", required=True, help="output image, or output folder in batch mode")
+    p.add_argument("--alpha", type=float, default=1.0, help="style strength from 0 (content) to 1 (default)")
+    p.add_argument("--size", type=int, help="long side of the output in px (default: the content's)")
+    p.add_argument(
+        "--style-size", type=int, help="long side of the styles in px (default: the output's, ≤1024)"
+    )
+    p.add_argument("--method", choices=("adain", "wct"), default="adain", help="feature transform (teacher)")
+    p.add_argument("--model", choices=_engines(), default="teacher", help="stylization network")
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tile size in px (default: 1024 when the image is larger; 0 = never tile)",
+    )
+    p.add_argument("--overlap", type=int, default=64, metavar="N", help="tile overlap in px (default 64)")
+    p.add_argument(
+        "--feather",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="mask edge blur in px (default 1.5%% of the short side)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run)
+
+
+def _folder_images(folder: str) -> list[str]:
+    from tfstyle.images import LOAD_EXTENSIONS
+
+    names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+    known = set(LOAD_EXTENSIONS)
+    files = [os.path.join(folder, n) for n in names if os.path.isfile(os.path.join(folder, n))]
+    files = [f for f in files if os.path.splitext(f)[1].lower() in known]
+    if not files:
+        raise InputError(folder, "no image files in this folder")
+    return files
+
+
+def _batch_output(out_dir: str, path: str) -> str:
+    from tfstyle.images import SAVE_EXTENSIONS
+
+    stem, ext = os.path.splitext(os.path.basename(path))
+    return os.path.join(out_dir, stem + (ext if ext.lower() in SAVE_EXTENSIONS else ".png"))
+
+
+_FIELDS = ("alpha", "size", "style_size", "tile", "overlap", "feather")
+
+
+def _config(args: argparse.Namespace):
+    from tfstyle.stylize import StylizeConfig
+
+    if not 0.0 <= args.alpha <= 1.0:  # also rejects nan
+        raise TfstyleError(f"--alpha must be between 0 and 1, not {args.alpha:g}")
+    config = StylizeConfig(
+        alpha=args.alpha,
+        size=args.size,
+        style_size=args.style_size,
+        preserve_color=args.preserve_color,
+        method=args.method,
+        tile=args.tile,
+        overlap=args.overlap,
+        feather=args.feather,
+        engine=args.model,
+    )
+    try:
+        return config.validate()
+    except TfstyleError as exc:
+        message = str(exc)
+        field = message.split(" ", 1)[0]
+        if field in _FIELDS:  # name the option as the user typed it
+            message = "--" + field.replace("_", "-") + message[len(field) :]
+        raise TfstyleError(message) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfstyle.images import load_image, load_mask
+
+    config = _config(args)
+    batch = os.path.isdir(args.content)
+    contents = _folder_images(args.content) if batch else [args.content]
+    out_dir = args.output if batch or os.path.isdir(args.output) else None
+    if out_dir is None:
+        from tfstyle.images import check_output_path
+
+        check_output_path(args.output)
+    elif os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError(out_dir, "batch mode writes into a folder, but this is a file")
+
+    # every input is read and checked before TensorFlow is imported, so bad input fails fast
+    styles = [load_image(p) for p in style_paths(args)]
+    masks = [load_mask(m) for m in args.mask] or None
+    if masks is not None and len(masks) not in (1, len(styles)):
+        raise TfstyleError(f"{len(masks)} masks for {len(styles)} styles: give one mask, or one per style")
+    weights = parse_weights(args.weights, len(styles))
+    first = None if batch else load_image(args.content, size=args.size)
+
+    from tfstyle.images import save_image
+    from tfstyle.stylize import get_engine, stylize
+
+    engine = get_engine(args.model)
+    getattr(engine, "check", lambda _config: None)(config)
+
+    def one(path: str, image, callback=None) -> str:
+        image = load_image(path, size=args.size) if image is None else image
+        # the image is already at its final size; masks are resized to it inside stylize
+        result = stylize(
+            image,
+            styles,
+            weights=weights,
+            masks=masks,
+            config=config,
+            engine=engine,
+            callback=callback,
+            size=None,
+        )
+        dest = _batch_output(out_dir, path) if out_dir else args.output
+        save_image(dest, result)
+        return dest
+
+    if not batch:
+        with progress(desc="stylize", unit="tile", quiet=args.quiet, leave=False) as bar:
+
+            def on_tile(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            dest = one(args.content, first, on_tile)
+        if not args.quiet:
+            print(f"wrote {dest}")
+        return 0
+
+    failed = 0
+    with progress(total=len(contents), desc="stylize", unit="img", quiet=args.quiet) as bar:
+        for path in contents:
+            try:
+                one(path, None)
+            except InputError as exc:  # one line per unusable file; the others are still written
+                failed += 1
+                bar.write(f"tfstyle: error: {exc}", file=sys.stderr)
+            bar.update(1)
+    if not args.quiet:
+        note = f" ({failed} failed)" if failed else ""
+        print(f"wrote {len(contents) - failed} of {len(contents)} images to {out_dir}{note}")
+    return 2 if failed else 0
