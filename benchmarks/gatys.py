@@ -13,8 +13,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 from benchmarks.report import machine, update_section
 
 DATA = os.environ.get("TFSTYLE_DATA", "../shared/data")
@@ -90,7 +88,6 @@ def dev(size: int, steps: int, out_dir: str) -> str:
         f"## Gatys optimisation on the dev set\n\n"
         f"Every dev content x every dev style ({len(contents)} x {len(styles)} pairs), {size} px long side, "
         f"{steps} Adam steps, default weights, precision `auto`"
-        + (f", {np.mean(times):.1f} s per image" if times else "")
         + ". Full per-pair table: [quality/gatys_dev.md](quality/gatys_dev.md).\n\n"
         + _means_only(means)
         + f"\n![Gatys on the dev set](img/{os.path.basename(sheet)})\n"

@@ -22,6 +22,7 @@ from training.loop import LoopConfig, train
 class TeacherTask:
     data: DataConfig = field(default_factory=DataConfig)
     style_weight: float = 10.0
+    identity_weight: float = 50.0
     name: str = "teacher"
     skipped_files: int = 0
 
@@ -46,7 +47,13 @@ class TeacherTask:
         from tfstyle.models.teacher import training_losses
 
         return training_losses(
-            self.encoder, self.decoder, batch["content"], batch["style"], self.style_weight, training
+            self.encoder,
+            self.decoder,
+            batch["content"],
+            batch["style"],
+            self.style_weight,
+            training,
+            identity_weight=self.identity_weight,
         )
 
     def samples(self, batch: dict) -> list[list[np.ndarray]]:
@@ -72,6 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr-decay", type=float, default=5e-5)
     p.add_argument("--clip-norm", type=float, default=10.0)
     p.add_argument("--style-weight", type=float, default=10.0)
+    p.add_argument("--identity-weight", type=float, default=50.0, help="pixel reconstruction of the content")
     p.add_argument(
         "--precision", default="auto", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16")
     )
@@ -95,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.replicas > 1:
         split_cpu(args.replicas)  # before anything initialises the runtime
-    task = TeacherTask(DataConfig(root=args.data, crop=args.crop, seed=args.seed), args.style_weight)
+    task = TeacherTask(
+        DataConfig(root=args.data, crop=args.crop, seed=args.seed), args.style_weight, args.identity_weight
+    )
     cfg = LoopConfig(
         out_dir=args.out,
         steps=0 if args.export_only else args.steps,

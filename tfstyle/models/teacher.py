@@ -23,6 +23,7 @@ from tfstyle.ops import adain, mean_std, wct
 ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 BOTTLENECK = "relu4_1"
 MULTIPLE = 8  # three poolings between the input and relu4_1
+FEATURE_SCALE = 1000.0  # order of magnitude of relu4_1 activations (RMS about 1e3 on photos)
 DEFAULT_DECODER = TEACHER_DECODER
 
 # (filters, convolutions at that width, upsample after) mirroring VGG19 blocks 4..1
@@ -42,7 +43,9 @@ def build_decoder(name: str = "teacher_decoder") -> keras.Model:
     Nearest upsampling + convolution avoids the checkerboard artefacts of transposed convs.
     """
     inp = keras.Input((None, None, 512), name="features")
-    x = inp
+    # relu4_1 activations of the caffe-style VGG reach 1e4; scaling them to about unit range keeps
+    # the first layers out of saturation, which is what makes the decoder train quickly.
+    x = keras.layers.Rescaling(1.0 / FEATURE_SCALE, name="feature_scale")(inp)
     idx = 0
     for filters, repeats, upsample in _DECODER_PLAN:
         for _ in range(repeats):
@@ -141,24 +144,38 @@ def training_losses(
     style,
     style_weight: float = 10.0,
     training: bool = True,
+    identity_weight: float = 0.0,
 ) -> dict:
     """The AdaIN objective from the shared losses: content vs the AdaIN target at relu4_1, mean/std
-    style loss over relu1_1..relu4_1. The encoder runs once per image set and feeds every term."""
+    style loss over relu1_1..relu4_1. The encoder runs once per image set and feeds every term.
+
+    Features are divided by :data:`FEATURE_SCALE` so the terms are of order one. With
+    ``identity_weight`` the decoder must also reconstruct the content from its own features
+    (pixel MSE; the identity loss of later arbitrary-style work), which teaches it to invert the
+    encoder many times faster than the AdaIN terms alone.
+    """
 
     def enc(x):
-        return {k: tf.cast(v, tf.float32) for k, v in encoder(x, training=False).items()}
+        return {k: tf.cast(v, tf.float32) / FEATURE_SCALE for k, v in encoder(x, training=False).items()}
 
     fc = enc(content)[BOTTLENECK]
     fs = enc(style)
     s_mean, s_std = mean_std(fs[BOTTLENECK])
     target = tf.stop_gradient(adain(fc, s_mean, s_std))
-    out = tf.cast(decoder(target, training=training), tf.float32)
+    batch = tf.shape(content)[0]
+    decoder_in = tf.concat([target, fc], 0) if identity_weight else target
+    decoded = tf.cast(decoder(decoder_in * FEATURE_SCALE, training=training), tf.float32)
+    out = decoded[:batch]
     fo = enc(out)
     content_term = losses.content_loss(fo[BOTTLENECK], target)
     targets = losses.style_targets(fs, ENCODER_LAYERS)
     style_term, _ = losses.style_loss(fo, targets, "mean_std", {k: 1.0 for k in ENCODER_LAYERS})
     total = content_term + style_weight * style_term
-    return {"total": total, "content": content_term, "style": style_term, "output": out}
+    terms = {"content": content_term, "style": style_term}
+    if identity_weight:
+        terms["identity"] = losses.content_loss(decoded[batch:], tf.cast(content, tf.float32))
+        total += identity_weight * terms["identity"]
+    return {"total": total, **terms, "output": out}
 
 
 def save_decoder_float16(decoder: keras.Model, path: str) -> None:
