@@ -32,11 +32,12 @@ if str(ROOT) not in sys.path:  # training/ is a top-level folder, not part of th
     sys.path.insert(0, str(ROOT))
 WORKER = pathlib.Path(__file__).with_name("_train_worker.py")
 TIMEOUT = 300  # seconds per background run: generous, the CPU may be shared with a training job
-# float32 runs that split the same global batch differently agree to round-off (observed ~2e-6 of
-# each tensor's scale after two steps); a real bug (loss not divided by replicas, a replica's
-# gradients dropped, a skipped batch) is off by tens of percent in the losses, the gradient norm
-# or Adam's moments
-TOL = 1e-5
+# float32 runs that split the same global batch differently agree to round-off: the gradient sums
+# are reduced in a different order, and Adam's second step amplifies that where gradients nearly
+# cancel (observed up to ~4e-4 of a tensor's scale after two steps); a real bug (loss not divided
+# by replicas, a replica's gradients dropped, a skipped batch) is off by tens of percent in the
+# losses, the gradient norm or Adam's moments
+TOL = 1e-3
 COMMON = ["--crop", "32", "--batch", "4", "--lr", "1e-4", "--precision", "float32", "--deterministic"]
 
 

@@ -14,6 +14,7 @@ functional graphs of built-in layers (no nesting, no Lambda) so tfmot QAT can wr
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from tfstyle import weights as weights_mod
 from tfstyle._keras import keras
 from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
+from tfstyle.errors import WeightsError
 
 DEFAULT_PREDICTOR = STUDENT_PREDICTOR
 DEFAULT_TRANSFORMER = STUDENT_TRANSFORMER
@@ -115,3 +117,95 @@ def blend_vectors(vectors, weights) -> np.ndarray:
     weights = np.asarray(weights, np.float32)
     weights = weights / weights.sum()
     return np.tensordot(weights, np.stack([np.asarray(v, np.float32) for v in vectors]), axes=1)
+
+
+def pad_to_multiple(images: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
+    """Reflect-pad a batch [B, H, W, C] at the bottom and right so H and W are multiples of ``multiple``."""
+    h, w = images.shape[1:3]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not (ph or pw):
+        return images
+    # numpy's reflect also covers pads longer than the side (sides of 1-3 px): it reflects again
+    mode = "reflect" if min(h, w) > 1 else "edge"
+    return np.pad(images, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def _batch(images) -> np.ndarray:
+    """[H, W, 3] or [B, H, W, 3] (array, tensor or list of same-size images) -> float32 [B, H, W, 3]."""
+    array = np.asarray(images, np.float32)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"expected images [B, H, W, 3] or [H, W, 3], got shape {array.shape}")
+    return array
+
+
+class Student:
+    """Style predictor + transformer, built once; ``style_vector`` then ``stylize`` any image size.
+
+    ``predictor_weights`` / ``transformer_weights`` are weight files (``save_weights`` h5, float32
+    or float16); None leaves that model as built (``imagenet=True`` gives the predictor its ImageNet
+    backbone, as distillation starts). Prebuilt models can be passed instead of being built.
+    """
+
+    def __init__(
+        self,
+        predictor_weights: str | None = DEFAULT_PREDICTOR,
+        transformer_weights: str | None = DEFAULT_TRANSFORMER,
+        cfg: StudentConfig = StudentConfig(),
+        *,
+        imagenet: bool = False,
+        predictor: keras.Model | None = None,
+        transformer: keras.Model | None = None,
+    ):
+        _check_files(predictor_weights, transformer_weights)  # before the models are built
+        self.cfg = cfg
+        self.predictor = predictor if predictor is not None else build_style_predictor(cfg, imagenet=imagenet)
+        self.transformer = transformer if transformer is not None else build_transformer(cfg)
+        self.load(predictor_weights, transformer_weights)
+
+    @property
+    def style_dim(self) -> int:
+        return int(self.predictor.output.shape[-1])
+
+    def load(self, predictor_path: str | None, transformer_path: str | None) -> None:
+        """Load either or both models' weights (None skips one); a missing file is a ``WeightsError``."""
+        _check_files(predictor_path, transformer_path)
+        for model, path in ((self.predictor, predictor_path), (self.transformer, transformer_path)):
+            if path is None:
+                continue
+            try:
+                model.load_weights(os.fspath(path))
+            except (ValueError, OSError) as exc:  # wrong architecture/config, or not an h5 file
+                raise WeightsError(f"{path}: cannot load {model.name} weights: {exc}") from exc
+
+    def style_vector(self, style_images) -> np.ndarray:
+        """Style images [B, H, W, 3] (or one [H, W, 3]) in [0, 1], any size -> vectors [B, style_dim]."""
+        return self.predictor(_batch(style_images), training=False).numpy().astype(np.float32)
+
+    def stylize(self, content_batch, vectors) -> np.ndarray:
+        """Content [B, H, W, 3] (or [H, W, 3]) in [0, 1], any H and W, and style vectors [B, D] (or one
+        [D] for the whole batch) -> stylized float32 [B, H, W, 3] in [0, 1], same size as the content.
+
+        The content is reflect-padded to a multiple of :data:`MULTIPLE` and the output cropped back.
+        """
+        content = _batch(content_batch)
+        vectors = np.asarray(vectors, np.float32)
+        if vectors.ndim == 1:
+            vectors = vectors[None]
+        if vectors.shape[0] == 1 and content.shape[0] > 1:
+            vectors = np.repeat(vectors, content.shape[0], axis=0)
+        if vectors.shape != (content.shape[0], self.style_dim):
+            raise ValueError(
+                f"style vectors of shape {vectors.shape} for {content.shape[0]} images "
+                f"(expected [{content.shape[0]}, {self.style_dim}])"
+            )
+        h, w = content.shape[1:3]
+        out = self.transformer([pad_to_multiple(content), vectors], training=False)
+        return np.asarray(out, np.float32)[:, :h, :w, :]
+
+
+def _check_files(predictor_path: str | None, transformer_path: str | None) -> None:
+    for what, path in (("predictor", predictor_path), ("transformer", transformer_path)):
+        if path is not None and not os.path.isfile(path):
+            raise WeightsError(f"{path}: student {what} weights not found (run `make train` to train them)")

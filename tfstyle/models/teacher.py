@@ -11,8 +11,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from tfstyle import losses
 from tfstyle._keras import keras, tf
 from tfstyle.assets import TEACHER_DECODER
@@ -137,6 +135,29 @@ class Teacher:
         return tf.clip_by_value(out[:, :h, :w, :], 0.0, 1.0)
 
 
+def scaled_features(encoder: keras.Model, images) -> dict:
+    """Encoder features divided by :data:`FEATURE_SCALE`, so loss terms are of order one."""
+    return {k: tf.cast(v, tf.float32) / FEATURE_SCALE for k, v in encoder(images, training=False).items()}
+
+
+def adain_target(encoder: keras.Model, content, style) -> tuple:
+    """(scaled content relu4_1, scaled style features, AdaIN target): what every stylizer is taught."""
+    fc = scaled_features(encoder, content)[BOTTLENECK]
+    fs = scaled_features(encoder, style)
+    s_mean, s_std = mean_std(fs[BOTTLENECK])
+    return fc, fs, tf.stop_gradient(adain(fc, s_mean, s_std))
+
+
+def perceptual_terms(encoder: keras.Model, output, target, style_feats) -> dict:
+    """Content loss against the AdaIN target at relu4_1 and mean/std style loss over
+    relu1_1..relu4_1, from one encoder pass over ``output`` (shared by teacher and student)."""
+    fo = scaled_features(encoder, output)
+    content_term = losses.content_loss(fo[BOTTLENECK], target)
+    targets = losses.style_targets(style_feats, ENCODER_LAYERS)
+    style_term, _ = losses.style_loss(fo, targets, "mean_std", {k: 1.0 for k in ENCODER_LAYERS})
+    return {"content": content_term, "style": style_term}
+
+
 def training_losses(
     encoder: keras.Model,
     decoder: keras.Model,
@@ -146,32 +167,19 @@ def training_losses(
     training: bool = True,
     identity_weight: float = 0.0,
 ) -> dict:
-    """The AdaIN objective from the shared losses: content vs the AdaIN target at relu4_1, mean/std
-    style loss over relu1_1..relu4_1. The encoder runs once per image set and feeds every term.
+    """The AdaIN objective: :func:`perceptual_terms` of the decoded AdaIN target.
 
-    Features are divided by :data:`FEATURE_SCALE` so the terms are of order one. With
-    ``identity_weight`` the decoder must also reconstruct the content from its own features
+    With ``identity_weight`` the decoder must also reconstruct the content from its own features
     (pixel MSE; the identity loss of later arbitrary-style work), which teaches it to invert the
-    encoder many times faster than the AdaIN terms alone.
+    encoder much faster than the AdaIN terms alone.
     """
-
-    def enc(x):
-        return {k: tf.cast(v, tf.float32) / FEATURE_SCALE for k, v in encoder(x, training=False).items()}
-
-    fc = enc(content)[BOTTLENECK]
-    fs = enc(style)
-    s_mean, s_std = mean_std(fs[BOTTLENECK])
-    target = tf.stop_gradient(adain(fc, s_mean, s_std))
+    fc, fs, target = adain_target(encoder, content, style)
     batch = tf.shape(content)[0]
     decoder_in = tf.concat([target, fc], 0) if identity_weight else target
     decoded = tf.cast(decoder(decoder_in * FEATURE_SCALE, training=training), tf.float32)
     out = decoded[:batch]
-    fo = enc(out)
-    content_term = losses.content_loss(fo[BOTTLENECK], target)
-    targets = losses.style_targets(fs, ENCODER_LAYERS)
-    style_term, _ = losses.style_loss(fo, targets, "mean_std", {k: 1.0 for k in ENCODER_LAYERS})
-    total = content_term + style_weight * style_term
-    terms = {"content": content_term, "style": style_term}
+    terms = perceptual_terms(encoder, out, target, fs)
+    total = terms["content"] + style_weight * terms["style"]
     if identity_weight:
         terms["identity"] = losses.content_loss(decoded[batch:], tf.cast(content, tf.float32))
         total += identity_weight * terms["identity"]
@@ -180,30 +188,6 @@ def training_losses(
 
 def save_decoder_float16(decoder: keras.Model, path: str) -> None:
     """Ship the decoder as float16 h5 (half the size); Keras casts it back to float32 on load."""
-    import tempfile
+    from tfstyle.models.io import save_weights_float16
 
-    import h5py
-
-    from tfstyle.files import atomic_path
-
-    with tempfile.TemporaryDirectory() as scratch:
-        full = os.path.join(scratch, "decoder.h5")
-        decoder.save_weights(full)
-        with h5py.File(full, "r") as src, atomic_path(path) as tmp, h5py.File(tmp, "w") as dst:
-            _copy_as_float16(src, dst)
-
-
-def _copy_as_float16(src, dst) -> None:
-    """Copy an h5 tree (HDF5 never shrinks a file in place, so casting needs a fresh file)."""
-    import h5py
-
-    for key, value in src.attrs.items():
-        dst.attrs[key] = value
-    for name, obj in src.items():
-        if isinstance(obj, h5py.Group):
-            _copy_as_float16(obj, dst.create_group(name))
-        else:
-            data = obj[()]
-            ds = dst.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
-            for key, value in obj.attrs.items():
-                ds.attrs[key] = value
+    save_weights_float16(decoder, path)
