@@ -38,6 +38,7 @@ TIMEOUT = 300  # seconds per background run: generous, the CPU may be shared wit
 # by replicas, a replica's gradients dropped, a skipped batch) is off by tens of percent in the
 # losses, the gradient norm or Adam's moments
 TOL = 1e-3
+WEIGHT_ATOL = 1e-2 * 1e-4  # 1% of one Adam step at the runs' learning rate (--lr 1e-4 below)
 COMMON = ["--crop", "32", "--batch", "4", "--lr", "1e-4", "--precision", "float32", "--deterministic"]
 
 
@@ -117,7 +118,12 @@ def assert_same_state(got: dict, want: dict, tol: float = TOL, what: str = "") -
         assert g.shape == w.shape and g.dtype == w.dtype, f"{what}{name}"
         if w.dtype.kind == "f":
             scale = float(np.abs(w).max()) or 1.0
-            np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale, err_msg=f"{what}{name}")
+            atol = tol * scale
+            if not name.startswith("optimizer"):
+                # Adam moves each weight by up to lr per step whatever its gradient's size, so a
+                # weight whose gradient is ~0 may move by round-off-sized noise times lr/|g|
+                atol = max(atol, WEIGHT_ATOL)
+            np.testing.assert_allclose(g, w, rtol=tol, atol=atol, err_msg=f"{what}{name}")
         else:
             np.testing.assert_array_equal(g, w, err_msg=f"{what}{name}")
 

@@ -19,6 +19,8 @@ Engines. An :class:`Engine` turns a style image into a code, blends codes and st
 that is all a student network or a LiteRT interpreter has to provide, and the driver then does the
 tiling and blends the regions at pixel level. An engine may instead provide ``render`` and do the
 whole image itself, as :class:`TeacherEngine` does to work at feature level.
+:class:`StudentEngine` (``--model student``) stays on the generic path: its code is a style vector,
+blends are linear in it, and ``alpha`` mixes it with the content's own vector.
 
 Teacher statistics (why ``render``). AdaIN normalises the content features with their own
 per-channel mean and std; computed per tile, those statistics differ from tile to tile and every
