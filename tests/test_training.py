@@ -38,8 +38,8 @@ TIMEOUT = 300  # seconds per background run: generous, the CPU may be shared wit
 # by replicas, a replica's gradients dropped, a skipped batch) is off by tens of percent in the
 # losses, the gradient norm or Adam's moments
 TOL = 1e-3
-WEIGHT_ATOL = 1e-2 * 1e-4  # 1% of one Adam step at the runs' learning rate (--lr 1e-4 below)
-COMMON = ["--crop", "32", "--batch", "4", "--lr", "1e-4", "--precision", "float32", "--deterministic"]
+STEP = 1e-4  # one Adam step: the runs' learning rate (--lr below)
+COMMON = ["--crop", "32", "--batch", "4", "--lr", str(STEP), "--precision", "float32", "--deterministic"]
 
 
 class Run:
@@ -118,12 +118,15 @@ def assert_same_state(got: dict, want: dict, tol: float = TOL, what: str = "") -
         assert g.shape == w.shape and g.dtype == w.dtype, f"{what}{name}"
         if w.dtype.kind == "f":
             scale = float(np.abs(w).max()) or 1.0
-            atol = tol * scale
-            if not name.startswith("optimizer"):
-                # Adam moves each weight by up to lr per step whatever its gradient's size, so a
-                # weight whose gradient is ~0 may move by round-off-sized noise times lr/|g|
-                atol = max(atol, WEIGHT_ATOL)
-            np.testing.assert_allclose(g, w, rtol=tol, atol=atol, err_msg=f"{what}{name}")
+            if name.startswith("optimizer") or tol < TOL:
+                np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale, err_msg=f"{what}{name}")
+            else:
+                # Adam moves each weight by about lr per step whatever its gradient's size, so a
+                # weight whose gradient is round-off-sized can land anywhere within a step. Nearly
+                # all (99%) weights must agree to 1% of a step and none may differ by more than two.
+                diff = np.abs(g.astype(np.float64) - w)
+                assert diff.max() <= 2 * STEP + tol * scale, f"{what}{name}: {diff.max()}"
+                assert np.mean(diff > 0.01 * STEP + tol * np.abs(w)) < 0.01, f"{what}{name}"
         else:
             np.testing.assert_array_equal(g, w, err_msg=f"{what}{name}")
 
