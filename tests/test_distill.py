@@ -15,7 +15,7 @@ def task(tmp_path_factory, data_dir):
     from tfstyle.models.teacher import build_decoder
 
     path = str(tmp_path_factory.mktemp("teacher") / "decoder.h5")
-    tf.random.set_seed(0)
+    keras.utils.set_random_seed(0)  # seeds Python, NumPy and TF: the same models every run
     build_decoder().save_weights(path)  # any fixed teacher works for the mechanics tested here
     t = StudentTask(DataConfig(root=str(data_dir / "train"), crop=64), teacher_decoder=path)
     t.build()
@@ -37,8 +37,8 @@ def test_one_distillation_step_lowers_the_loss_on_a_fixed_batch(task):
             total = task.losses(batch, training=True)["total"]
         opt.apply_gradients(zip(tape.gradient(total, variables), variables))
     after = loss()
-    assert float(after["total"]) < float(before["total"])
-    assert float(after["output"]) < float(before["output"])  # output distillation term itself
+    # the distillation objective (output + feature + perceptual terms) drops clearly
+    assert float(after["total"]) < 0.95 * float(before["total"])
     for key in ("output", "feature", "content", "style"):
         assert np.isfinite(float(after[key])), key
 
