@@ -31,7 +31,7 @@ demo: ## stylize scikit-image sample photos into demo_out/ with a contact sheet
 	$(VENV)/bin/tfstyle demo -o demo_out
 
 train: ## train the AdaIN teacher decoder (resumes from runs/teacher/checkpoints) and ship it
-	$(PY) -m training.teacher --out runs/teacher --steps 8000 --batch 8 --crop 128 --lr 2e-4 --ship
+	$(PY) -m training.teacher --out runs/teacher --steps 8000 --batch 8 --crop 128 --lr 3e-4 --checkpoint-every 250 --ship
 
 train-smoke: ## a 40-step teacher run from scratch into runs/teacher-smoke (under a minute; ships nothing)
 	rm -rf runs/teacher-smoke
