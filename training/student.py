@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from training.cli import loop_parser, main_guard, prepare, run
 from training.data import DataConfig, pair_dataset
-from training.loop import LoopConfig, train
 
 BOTTLENECK_LAYER = "block{last}_add"  # output of the last FiLM-modulated residual block
 
@@ -125,75 +123,24 @@ class StudentTask:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m training.student", description=__doc__)
-    p.add_argument("--data", default=DataConfig().root)
-    p.add_argument("--out", default="runs/student")
+    p = loop_parser(
+        "python -m training.student", __doc__, out="runs/student", steps=3000, lr=1e-3, lr_decay=5e-4
+    )
     p.add_argument("--teacher-decoder", help="teacher decoder weights (default: the shipped one)")
     p.add_argument("--stage", type=int, choices=(1, 2), default=1)
     p.add_argument("--init-from", help="stage 2: the stage-1 --out folder")
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-decay", type=float, default=5e-4)
-    p.add_argument(
-        "--precision", default="auto", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16")
-    )
-    p.add_argument("--replicas", type=int, default=1)
-    p.add_argument("--checkpoint-every", type=int, default=200)
-    p.add_argument("--sample-every", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ship", action="store_true", help="copy the trained student into tfstyle/assets")
-    p.add_argument("--export-only", action="store_true", help="export the latest checkpoint, no training")
-    p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from training.distribute import split_cpu
+    data = prepare(args)
+    task = StudentTask(data, stage=args.stage, teacher_decoder=args.teacher_decoder, init_from=args.init_from)
+    from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
 
-    if args.replicas > 1:
-        split_cpu(args.replicas)
-    task = StudentTask(
-        DataConfig(root=args.data, crop=args.crop, seed=args.seed),
-        stage=args.stage,
-        teacher_decoder=args.teacher_decoder,
-        init_from=args.init_from,
-    )
-    cfg = LoopConfig(
-        out_dir=args.out,
-        steps=0 if args.export_only else args.steps,
-        batch_size=args.batch,
-        learning_rate=args.lr,
-        lr_decay=args.lr_decay,
-        precision=args.precision,
-        replicas=args.replicas,
-        checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every,
-        seed=args.seed,
-        progress=not args.quiet,
-    )
-    result = train(task, cfg)
-    print(
-        f"student stage {args.stage}: step {result.step}, {result.images_per_second:.2f} img/s, "
-        f"{result.precision}, exported {', '.join(result.exported)}"
-    )
-    if args.ship and result.exported:
-        from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
-
-        os.makedirs(os.path.dirname(STUDENT_PREDICTOR), exist_ok=True)
-        shutil.copyfile(result.exported[0], STUDENT_PREDICTOR)
-        shutil.copyfile(result.exported[1], STUDENT_TRANSFORMER)
-        print(f"shipped {STUDENT_PREDICTOR} and {STUDENT_TRANSFORMER}")
+    run(task, args, [STUDENT_PREDICTOR, STUDENT_TRANSFORMER])
     return 0
 
 
 if __name__ == "__main__":
-    from tfstyle.errors import TfstyleError
-
-    try:
-        sys.exit(main())
-    except TfstyleError as exc:
-        print(f"training: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    main_guard(main)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from training.cli import loop_parser, main_guard, prepare, run
 from training.data import DataConfig, pair_dataset
-from training.loop import LoopConfig, train
+from training.loop import LoopConfig
 
 
 @dataclass
@@ -69,77 +68,27 @@ class TeacherTask:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m training.teacher", description=__doc__)
-    p.add_argument("--data", default=DataConfig().root, help="folder with content/ and style/")
-    p.add_argument("--out", default="runs/teacher")
-    p.add_argument("--steps", type=int, default=LoopConfig.steps)
-    p.add_argument("--batch", type=int, default=8, help="global batch size")
-    p.add_argument("--crop", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--lr-decay", type=float, default=5e-5)
-    p.add_argument("--clip-norm", type=float, default=10.0)
+    p = loop_parser(
+        "python -m training.teacher",
+        __doc__,
+        out="runs/teacher",
+        steps=LoopConfig.steps,
+        lr=1e-4,
+        lr_decay=5e-5,
+    )
     p.add_argument("--style-weight", type=float, default=10.0)
     p.add_argument("--identity-weight", type=float, default=50.0, help="pixel reconstruction of the content")
-    p.add_argument(
-        "--precision", default="auto", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16")
-    )
-    p.add_argument("--replicas", type=int, default=1, help="on CPU: split it into N logical devices")
-    p.add_argument("--checkpoint-every", type=int, default=200)
-    p.add_argument("--sample-every", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ship", action="store_true", help="copy the trained decoder into tfstyle/assets")
-    p.add_argument(
-        "--export-only",
-        action="store_true",
-        help="export the latest checkpoint, no training",
-    )
-    p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from training.distribute import split_cpu
+    task = TeacherTask(prepare(args), args.style_weight, args.identity_weight)
+    from tfstyle.assets import TEACHER_DECODER
 
-    if args.replicas > 1:
-        split_cpu(args.replicas)  # before anything initialises the runtime
-    task = TeacherTask(
-        DataConfig(root=args.data, crop=args.crop, seed=args.seed), args.style_weight, args.identity_weight
-    )
-    cfg = LoopConfig(
-        out_dir=args.out,
-        steps=0 if args.export_only else args.steps,
-        batch_size=args.batch,
-        learning_rate=args.lr,
-        lr_decay=args.lr_decay,
-        clip_norm=args.clip_norm,
-        precision=args.precision,
-        replicas=args.replicas,
-        checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every,
-        seed=args.seed,
-        progress=not args.quiet,
-    )
-    result = train(task, cfg)
-    print(
-        f"teacher: step {result.step}, {result.images_per_second:.2f} img/s, {result.precision}, "
-        f"{result.replicas} replica(s), {task.skipped_files} unreadable files skipped, "
-        f"exported {', '.join(result.exported)}"
-    )
-    if args.ship and result.exported:
-        from tfstyle.models.teacher import DEFAULT_DECODER
-
-        os.makedirs(os.path.dirname(DEFAULT_DECODER), exist_ok=True)
-        shutil.copyfile(result.exported[0], DEFAULT_DECODER)
-        print(f"shipped {DEFAULT_DECODER}")
+    run(task, args, [TEACHER_DECODER])
     return 0
 
 
 if __name__ == "__main__":
-    from tfstyle.errors import TfstyleError
-
-    try:
-        sys.exit(main())
-    except TfstyleError as exc:
-        print(f"training: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    main_guard(main)
