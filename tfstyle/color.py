@@ -11,9 +11,8 @@ from tfstyle.errors import TfstyleError
 
 MODES = ("none", "luminance", "histogram")
 
-_RGB2YUV = np.array(
-    [[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]], dtype=np.float32
-)
+LUMA_BT601 = (0.299, 0.587, 0.114)
+_RGB2YUV = np.array([LUMA_BT601, [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]], dtype=np.float32)
 _YUV2RGB = np.linalg.inv(_RGB2YUV).astype(np.float32)
 
 

@@ -18,6 +18,8 @@ from tfstyle._keras import tf
 from tfstyle.color import check_mode, match_color, transfer_luminance
 from tfstyle.errors import TfstyleError
 from tfstyle.features import CONTENT_LAYER, STYLE_LAYERS, VGGFeatures
+from tfstyle.images import resize
+from tfstyle.masks import check_count as check_mask_count
 from tfstyle.precision import policy_scope
 
 
@@ -71,13 +73,6 @@ class GatysResult:
     precision: str
 
 
-def _resize_short(image: np.ndarray, short: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    scale = short / min(h, w)
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return tf.image.resize(image[None], size, method="area" if scale < 1 else "bicubic", antialias=True)[0]
-
-
 class StyleObjective:
     """Content + (blended or region-masked) style + TV objective over one feature pass.
 
@@ -99,12 +94,12 @@ class StyleObjective:
         style_weights = list(style_weights or [1.0] * len(styles))
         if len(style_weights) != len(styles):
             raise TfstyleError(f"{len(styles)} styles but {len(style_weights)} blend weights")
-        if masks is not None and len(masks) not in (1, len(styles)):
-            raise TfstyleError(f"{len(styles)} styles but {len(masks)} masks (give one, or one per style)")
+        if masks is not None:
+            check_mask_count(len(masks), len(styles))
         short = round(min(content.shape[:2]) * config.style_scale)
         self.content_feats = {k: v for k, v in extractor(content[None]).items() if k in config.content_layers}
         targets = [
-            losses.style_targets(extractor(_resize_short(s, short)[None]), tuple(config.style_layers))
+            losses.style_targets(extractor(resize(s, short, side="short")[None]), tuple(config.style_layers))
             for s in styles
         ]
         if masks is None or len(masks) == 1:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tfstyle.errors import TfstyleError
+
 __all__ = ["DEFAULT_FEATHER", "auto_sigma", "coverage", "feather", "normalize_masks"]
 
 DEFAULT_FEATHER = 0.015
@@ -100,3 +102,9 @@ def normalize_masks(masks: Sequence, *, unstyled: bool = True) -> tuple[list[np.
 def coverage(weights: Sequence[np.ndarray]) -> np.ndarray:
     """Styled fraction per pixel (``1 - rest``) of normalised weights."""
     return np.clip(np.sum(weights, axis=0, dtype=np.float32), 0.0, 1.0)
+
+
+def check_count(n_masks: int, n_styles: int) -> None:
+    """Masks apply to all styles (one) or each to its own style (one per style)."""
+    if n_masks not in (1, n_styles):
+        raise TfstyleError(f"{n_masks} masks for {n_styles} styles: give one mask, or one per style")

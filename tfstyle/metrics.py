@@ -26,6 +26,7 @@ import math
 
 from tfstyle import losses
 from tfstyle._keras import tf
+from tfstyle.color import LUMA_BT601
 from tfstyle.features import STYLE_LAYERS
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
 
 CONTENT_METRIC_LAYER = "relu4_1"
 STYLE_LAYER_WEIGHTS: dict[str, float] = {name: 1.0 for name in STYLE_LAYERS}
-_BT601 = (0.299, 0.587, 0.114)
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,7 +105,7 @@ def _mask(mask, size: tuple[int, int]) -> tf.Tensor | None:
 def luminance(image) -> tf.Tensor:
     """BT.601 luma ``Y = 0.299 R + 0.587 G + 0.114 B`` as [1,H,W,1]."""
     t = _image(image)
-    return tf.reduce_sum(t * tf.constant(_BT601, tf.float32), axis=-1, keepdims=True)
+    return tf.reduce_sum(t * tf.constant(LUMA_BT601, tf.float32), axis=-1, keepdims=True)
 
 
 def _filter_size(hw: tuple[int, int]) -> int:

@@ -660,8 +660,7 @@ def _load_masks(masks, shape: tuple[int, int], n_styles: int) -> list[np.ndarray
         out.append(resize_to(np.clip(array, 0.0, 1.0), shape) if array.shape != tuple(shape) else array)
     if not out:
         return None
-    if len(out) not in (1, n_styles):
-        raise TfstyleError(f"{len(out)} masks for {n_styles} styles: give one mask, or one per style")
+    masks_mod.check_count(len(out), n_styles)
     return out
 
 

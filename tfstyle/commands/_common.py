@@ -53,15 +53,17 @@ def style_paths(args: argparse.Namespace) -> list[str]:
     return paths
 
 
-def load_style_inputs(args: argparse.Namespace, shape: tuple[int, int]):
-    """Load every style image and mask the command names; masks are resized to ``shape``."""
+def load_style_inputs(args: argparse.Namespace, shape: tuple[int, int] | None = None):
+    """Load every style image and mask the command names; with ``shape`` the styles' long side
+    becomes the content's and the masks are resized to it, else both keep their own size."""
     from tfstyle.images import load_image, load_mask
+    from tfstyle.masks import check_count
 
     paths = style_paths(args)
-    styles = [load_image(p, size=max(shape)) for p in paths]
+    styles = [load_image(p, size=max(shape) if shape else None) for p in paths]
     masks = [load_mask(m, shape=shape) for m in args.mask] or None
-    if masks is not None and len(masks) not in (1, len(styles)):
-        raise TfstyleError(f"{len(masks)} masks for {len(styles)} styles: give one mask, or one per style")
+    if masks is not None:
+        check_count(len(masks), len(styles))
     return styles, masks
 
 

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from tfstyle.commands._common import add_style_inputs, parse_weights, progress, style_paths
+from tfstyle.commands._common import add_style_inputs, parse_weights, progress
 from tfstyle.errors import InputError, TfstyleError
 
 EPILOG = """\
@@ -116,7 +116,8 @@ def _config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfstyle.images import load_image, load_mask
+    from tfstyle.commands._common import load_style_inputs
+    from tfstyle.images import load_image
 
     config = _config(args)
     batch = os.path.isdir(args.content)
@@ -130,10 +131,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(out_dir, "batch mode writes into a folder, but this is a file")
 
     # every input is read and checked before TensorFlow is imported, so bad input fails fast
-    styles = [load_image(p) for p in style_paths(args)]
-    masks = [load_mask(m) for m in args.mask] or None
-    if masks is not None and len(masks) not in (1, len(styles)):
-        raise TfstyleError(f"{len(masks)} masks for {len(styles)} styles: give one mask, or one per style")
+    styles, masks = load_style_inputs(args)
     weights = parse_weights(args.weights, len(styles))
     first = None if batch else load_image(args.content, size=args.size)
 

@@ -106,7 +106,7 @@ class Teacher:
         self.decoder.load_weights(path)
 
     def encode(self, images) -> dict:
-        return {k: tf.cast(v, tf.float32) for k, v in self.encoder(images, training=False).items()}
+        return encode(self.encoder, images)
 
     def style_code(self, style_images, with_features: bool = False) -> StyleCode:
         feats = self.encode(style_images)[BOTTLENECK]
@@ -135,9 +135,14 @@ class Teacher:
         return tf.clip_by_value(out[:, :h, :w, :], 0.0, 1.0)
 
 
+def encode(encoder: keras.Model, images) -> dict:
+    """Encoder features in float32 whatever the precision policy."""
+    return {k: tf.cast(v, tf.float32) for k, v in encoder(images, training=False).items()}
+
+
 def scaled_features(encoder: keras.Model, images) -> dict:
     """Encoder features divided by :data:`FEATURE_SCALE`, so loss terms are of order one."""
-    return {k: tf.cast(v, tf.float32) / FEATURE_SCALE for k, v in encoder(images, training=False).items()}
+    return {k: v / FEATURE_SCALE for k, v in encode(encoder, images).items()}
 
 
 def adain_target(encoder: keras.Model, content, style) -> tuple:
