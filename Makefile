@@ -24,25 +24,28 @@ test: ## run the test suite (needs ../shared/weights or the TFSTYLE_* variables)
 	$(PY) -m pytest
 
 lint:
-	$(VENV)/bin/ruff check tfstyle tests training benchmarks
-	$(VENV)/bin/ruff format --check tfstyle tests training benchmarks
+	$(VENV)/bin/ruff check tfstyle tests training benchmarks export
+	$(VENV)/bin/ruff format --check tfstyle tests training benchmarks export
 
 demo: ## stylize scikit-image sample photos into demo_out/ with a contact sheet
 	$(VENV)/bin/tfstyle demo -o demo_out
 
-train: ## train the AdaIN teacher decoder (resumes from runs/teacher/checkpoints) and ship it
+train: ## train the teacher decoder, then distil the student in two stages; each resumes and ships
 	$(PY) -m training.teacher --out runs/teacher --steps 8000 --batch 8 --crop 128 --lr 3e-4 --checkpoint-every 250 --ship
+	$(PY) -m training.student --out runs/student_s1 --stage 1 --steps 1500 --lr 1e-3 --checkpoint-every 250
+	$(PY) -m training.student --out runs/student_s2 --stage 2 --init-from runs/student_s1 --steps 500 \
+		--lr 1e-4 --checkpoint-every 100 --ship
 
 train-smoke: ## a 40-step teacher run from scratch into runs/teacher-smoke (under a minute; ships nothing)
 	rm -rf runs/teacher-smoke
 	$(PY) -m training.teacher --out runs/teacher-smoke --steps 40 --batch 4 --crop 64 \
 		--checkpoint-every 20 --sample-every 20
 
-export-tflite:
-	@echo "make export-tflite: QAT and TFLite export (export/) are not built yet (issue #5)." >&2; exit 2
+export-tflite: ## QAT fine-tuning, every TFLite variant + manifest in export/out, parity check; ships INT8
+	$(PY) -m export --ship
 
-bench:
-	@echo "make bench: the TFLite benchmark (export/bench.py) is not built yet (issue #5)." >&2; exit 2
+bench: ## phone-like CPU benchmark of export/out/*.tflite vs Magenta -> docs/BENCHMARKS.md (minutes)
+	$(PY) -m export.bench
 
 clean:
 	rm -rf demo_out .pytest_cache build *.egg-info

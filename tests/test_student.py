@@ -243,3 +243,21 @@ def test_cli_model_student_writes_the_right_size(student, tmp_path, images, caps
 
     rc = cli.main(argv[:-2] + ["--model", "student", "--method", "wct"])
     assert rc == 2 and "teacher" in capsys.readouterr().err
+
+
+def test_style_vectors_save_load_and_interpolate(student, images, tmp_path):
+    from tfstyle.errors import InputError
+    from tfstyle.style_vectors import interpolate, load_vector, save_vector
+
+    _, a, b = images
+    va, vb = student.style_vector(a)[0], student.style_vector(b)[0]
+    save_vector(tmp_path / "a.npy", va)
+    np.testing.assert_array_equal(load_vector(tmp_path / "a.npy", dim=va.shape[0]), va)
+    np.testing.assert_allclose(interpolate(va, vb, 0.25), 0.75 * va + 0.25 * vb, rtol=1e-6, atol=1e-6)
+    (tmp_path / "bad.npy").write_bytes(b"nope")
+    for path, message in (("bad.npy", "not a .npy style vector"), ("missing.npy", "file not found")):
+        with pytest.raises(InputError, match=message):
+            load_vector(tmp_path / path)
+    save_vector(tmp_path / "short.npy", va[:10])
+    with pytest.raises(InputError, match="expected 64 finite values"):
+        load_vector(tmp_path / "short.npy", dim=64)

@@ -87,6 +87,7 @@ FEATURE_CACHE_BYTES = 256 << 20
 ENGINES: dict[str, str] = {
     "teacher": "tfstyle.stylize:TeacherEngine",
     "student": "tfstyle.stylize:StudentEngine",
+    "tflite": "tfstyle.runtime:TfliteEngine",
 }
 """``--model`` name -> ``module:factory``; a new engine is one line here."""
 
@@ -339,7 +340,7 @@ class StudentEngine:
     """
 
     name = "student"
-    multiple = 4  # the transformer downsamples twice
+    multiple = 8  # the transformer downsamples three times
 
     def __init__(
         self,
@@ -393,7 +394,7 @@ class StudentEngine:
         return self.style_code(content, config)
 
     def blend(self, codes, weights) -> np.ndarray:
-        from tfstyle.models.student import blend_vectors
+        from tfstyle.style_vectors import blend_vectors
 
         return blend_vectors(codes, weights)
 

@@ -226,3 +226,14 @@ def tiled_apply(
             _lerp_into(out[y0 : y0 + n], strip[:n], plan.y.incoming(i)[:, None, None])
         out[y0 + n : y1] = strip[n:]
     return out
+
+
+def pad_to_multiple(images: np.ndarray, multiple: int) -> np.ndarray:
+    """Reflect-pad a batch [B, H, W, C] at the bottom and right so H and W are multiples of ``multiple``."""
+    h, w = images.shape[1:3]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not (ph or pw):
+        return images
+    # numpy's reflect also covers pads longer than the side (sides of 1-3 px): it reflects again
+    mode = "reflect" if min(h, w) > 1 else "edge"
+    return np.pad(images, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)

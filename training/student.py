@@ -4,8 +4,8 @@ Same loop, data, checkpoints and precision machinery as the teacher (``training.
 task differs. Losses, all from ``tfstyle.losses`` via the teacher's helpers:
 
 * output distillation: student image vs teacher image (L1);
-* feature distillation: the student's bottleneck, pooled to the relu4_1 grid and projected by a
-  1x1 conv (training only), vs the teacher's AdaIN target features;
+* feature distillation: the student's bottleneck (on the relu4_1 grid), projected by a 1x1 conv
+  (training only), vs the teacher's AdaIN target features;
 * perceptual: content loss vs the AdaIN target and mean/std style loss, as for the teacher.
 
 Stage 1 freezes the ImageNet MobileNetV2 backbone of the style predictor; stage 2 (``--stage 2``,
@@ -28,10 +28,12 @@ BOTTLENECK_LAYER = "block{last}_add"  # output of the last FiLM-modulated residu
 
 @dataclass
 class DistillWeights:
-    output: float = 10.0
+    # the output term leads: the student should reproduce the teacher's picture; the perceptual
+    # terms keep it a good stylization where it cannot
+    output: float = 30.0
     feature: float = 1.0
     content: float = 1.0
-    style: float = 10.0
+    style: float = 5.0
 
 
 @dataclass
@@ -45,36 +47,48 @@ class StudentTask:
     skipped_files: int = 0
 
     def build(self) -> None:
-        from tfstyle._keras import keras
-        from tfstyle.models import student as S
         from tfstyle.models.teacher import DEFAULT_DECODER, Teacher
 
         self.teacher = Teacher(self.teacher_decoder or DEFAULT_DECODER)
+        self.predictor, self.transformer = self.student_models()
+        self.projection = None
+        if self.weights.feature:
+            self._build_feature_head()
+
+    def student_models(self) -> tuple:
+        """The float predictor and transformer (stage 2: from stage 1's weights)."""
+        from tfstyle.models import student as S
+
         self.cfg = S.StudentConfig()
-        self.predictor = S.build_style_predictor(self.cfg)
-        self.transformer = S.build_transformer(self.cfg)
+        predictor = S.build_style_predictor(self.cfg)
+        transformer = S.build_transformer(self.cfg)
         if self.init_from:
-            self.predictor.load_weights(os.path.join(self.init_from, "student_predictor.h5"))
-            self.transformer.load_weights(os.path.join(self.init_from, "student_transformer.h5"))
+            predictor.load_weights(os.path.join(self.init_from, "student_predictor.h5"))
+            transformer.load_weights(os.path.join(self.init_from, "student_transformer.h5"))
+        for layer in S.backbone_layers(predictor):
+            layer.trainable = self.stage >= 2
+        return predictor, transformer
+
+    def _build_feature_head(self) -> None:
+        """A view of the transformer that also returns its bottleneck, and the (training-only)
+        projection of that bottleneck onto the teacher's relu4_1 grid and channels."""
+        from tfstyle._keras import keras
+
         tap = self.transformer.get_layer(BOTTLENECK_LAYER.format(last=self.cfg.blocks - 1)).output
         self.train_view = keras.Model(self.transformer.inputs, [self.transformer.output, tap])
-        self.projection = keras.Sequential(
-            [keras.layers.AveragePooling2D(2), keras.layers.Conv2D(512, 1, dtype="float32")],
-            name="projection",
-        )
+        # the bottleneck is on the relu4_1 grid (1/8): a 1x1 conv maps it to the teacher's channels
+        self.projection = keras.Sequential([keras.layers.Conv2D(512, 1, dtype="float32")], name="projection")
         self.projection.build((None, None, None, self.cfg.width))
-        for layer in S.backbone_layers(self.predictor):
-            layer.trainable = self.stage >= 2
 
     def trainable_variables(self) -> list:
-        return (
-            self.predictor.trainable_variables
-            + self.transformer.trainable_variables
-            + self.projection.trainable_variables
-        )
+        heads = self.projection.trainable_variables if self.projection is not None else []
+        return self.predictor.trainable_variables + self.transformer.trainable_variables + heads
 
     def checkpoint_objects(self) -> dict:
-        return {"predictor": self.predictor, "transformer": self.transformer, "projection": self.projection}
+        objects = {"predictor": self.predictor, "transformer": self.transformer}
+        if self.projection is not None:
+            objects["projection"] = self.projection
+        return objects
 
     def dataset(self, global_batch: int, start_step: int):
         ds, counts = pair_dataset(self.data, global_batch, start_step)
@@ -91,18 +105,17 @@ class StudentTask:
         _, fs, target = adain_target(teacher.encoder, content, style)
         teacher_out = tf.stop_gradient(tf.clip_by_value(teacher.decode(target * FEATURE_SCALE), 0.0, 1.0))
         vector = self.predictor(style, training=training)
-        out, feats = self.train_view([content, vector], training=training)
+        if self.projection is None:
+            out, feats = self.transformer([content, vector], training=training), None
+        else:
+            out, feats = self.train_view([content, vector], training=training)
         out = tf.cast(out, tf.float32)
-        w = self.weights
         terms = perceptual_terms(teacher.encoder, out, target, fs)
         terms["output"] = losses.distillation_loss(out, teacher_out)
-        terms["feature"] = losses.feature_distillation_loss(self.projection(feats, training=training), target)
-        total = (
-            w.output * terms["output"]
-            + w.feature * terms["feature"]
-            + w.content * terms["content"]
-            + w.style * terms["style"]
-        )
+        if feats is not None:
+            projected = self.projection(feats, training=training)
+            terms["feature"] = losses.feature_distillation_loss(projected, target)
+        total = losses.weighted_sum(terms, {k: v for k, v in vars(self.weights).items() if k in terms})
         return {"total": total, **terms, "student": out, "teacher": teacher_out}
 
     def samples(self, batch: dict) -> list[list[np.ndarray]]:

@@ -47,7 +47,15 @@ def register(sub) -> None:
         "--style-size", type=int, help="long side of the styles in px (default: the output's, ≤1024)"
     )
     p.add_argument("--method", choices=("adain", "wct"), default="adain", help="feature transform (teacher)")
-    p.add_argument("--model", choices=_engines(), default="teacher", help="stylization network")
+    p.add_argument(
+        "--model",
+        choices=_engines(),
+        default="teacher",
+        help="teacher (VGG19 AdaIN), student (MobileNetV2, Keras) or tflite (the student on LiteRT, INT8)",
+    )
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="--model tflite: interpreter threads (default: all)"
+    )
     p.add_argument(
         "--tile",
         type=int,
@@ -138,7 +146,14 @@ def run(args: argparse.Namespace) -> int:
     from tfstyle.images import save_image
     from tfstyle.stylize import get_engine, stylize
 
-    engine = get_engine(args.model)
+    if args.threads is not None and args.threads < 1:
+        raise TfstyleError(f"--threads must be at least 1, not {args.threads}")
+    if args.model == "tflite" and args.threads:
+        from tfstyle.runtime import TfliteEngine
+
+        engine = TfliteEngine(threads=args.threads)
+    else:
+        engine = get_engine(args.model)
     getattr(engine, "check", lambda _config: None)(config)
 
     def one(path: str, image, callback=None) -> str:

@@ -2,9 +2,11 @@
 
 * ``style predictor``: MobileNetV2 (alpha 0.35, ImageNet) -> global pool -> a small style vector,
   computed once per style. Vectors are plain arrays: save, interpolate and blend them.
-* ``transformer``: content image + style vector -> stylized image. Inverted-residual encoder at
-  1/4 resolution, residual blocks modulated by the style vector (FiLM: per-channel scale and shift
-  from a Dense layer), nearest-upsampling decoder.
+* ``transformer``: content image + style vector -> stylized image. Inverted-residual encoder down
+  to 1/8 resolution (the teacher's relu4_1 grid, so the body sees as much context as the teacher's
+  AdaIN), residual blocks modulated by the style vector (FiLM: per-channel scale and shift from a
+  Dense layer), nearest-upsampling decoder with an additive skip from the 1/4 encoder features so
+  that content edges survive the narrow bottleneck.
 
 The transformer uses BatchNorm (folded into the convolutions at export) and FiLM instead of
 instance/AdaIN normalisation: MEAN/SQUARED_DIFFERENCE/RSQRT are slow and lossy in INT8 TFLite,
@@ -23,20 +25,23 @@ from tfstyle import weights as weights_mod
 from tfstyle._keras import keras
 from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
 from tfstyle.errors import WeightsError
+from tfstyle.style_vectors import blend_vectors  # noqa: F401  (re-exported: part of the student API)
+from tfstyle.tiling import pad_to_multiple
 
 DEFAULT_PREDICTOR = STUDENT_PREDICTOR
 DEFAULT_TRANSFORMER = STUDENT_TRANSFORMER
-MULTIPLE = 4  # the transformer downsamples twice
+MULTIPLE = 8  # the transformer downsamples three times
 
 
 @dataclass(frozen=True)
 class StudentConfig:
     style_dim: int = 64
-    stem: int = 16
-    width: int = 48
+    stem: int = 24
+    skip: int = 48  # channels at 1/4: encoder output there and first decoder stage (added)
+    width: int = 64  # body at 1/8
     blocks: int = 4
     expand: int = 2
-    decoder: tuple = (32, 16)
+    decoder: tuple = (48, 24, 16)  # after each 2x upsampling; decoder[0] == skip
 
 
 def _conv_bn(x, filters, kernel, stride, name, act=True):
@@ -75,13 +80,16 @@ def build_transformer(cfg: StudentConfig = StudentConfig()) -> keras.Model:
     style = keras.Input((cfg.style_dim,), name="style_vector")
     x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_signed")(content)
     x = _conv_bn(x, cfg.stem, 3, 2, "stem")  # 1/2
-    x = _inverted_residual(x, cfg.width, cfg.expand * 2, 2, "down")  # 1/4
+    skip = _inverted_residual(x, cfg.skip, cfg.expand * 2, 2, "down1")  # 1/4
+    x = _inverted_residual(skip, cfg.width, cfg.expand * 2, 2, "down2")  # 1/8
     for i in range(cfg.blocks):
         x = _film(x, style, f"film{i}")
         x = _inverted_residual(x, cfg.width, cfg.expand, 1, f"block{i}")
     for i, filters in enumerate(cfg.decoder):
         x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}")(x)
         x = _conv_bn(x, filters, 3, 1, f"dec{i}")
+        if i == 0:
+            x = keras.layers.Add(name="skip_add")([x, skip])
     out = keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid", name="to_rgb", dtype="float32")(x)
     return keras.Model([content, style], out, name="student_transformer")
 
@@ -110,24 +118,6 @@ def backbone_layers(predictor: keras.Model) -> list:
         for layer in predictor.layers
         if layer.name not in ("style_image", "to_signed", "pool", "style_vector")
     ]
-
-
-def blend_vectors(vectors, weights) -> np.ndarray:
-    """Convex combination of style vectors (the transformer is driven linearly by them)."""
-    weights = np.asarray(weights, np.float32)
-    weights = weights / weights.sum()
-    return np.tensordot(weights, np.stack([np.asarray(v, np.float32) for v in vectors]), axes=1)
-
-
-def pad_to_multiple(images: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
-    """Reflect-pad a batch [B, H, W, C] at the bottom and right so H and W are multiples of ``multiple``."""
-    h, w = images.shape[1:3]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if not (ph or pw):
-        return images
-    # numpy's reflect also covers pads longer than the side (sides of 1-3 px): it reflects again
-    mode = "reflect" if min(h, w) > 1 else "edge"
-    return np.pad(images, ((0, 0), (0, ph), (0, pw), (0, 0)), mode=mode)
 
 
 def _batch(images) -> np.ndarray:
@@ -201,7 +191,7 @@ class Student:
                 f"(expected [{content.shape[0]}, {self.style_dim}])"
             )
         h, w = content.shape[1:3]
-        out = self.transformer([pad_to_multiple(content), vectors], training=False)
+        out = self.transformer([pad_to_multiple(content, MULTIPLE), vectors], training=False)
         return np.asarray(out, np.float32)[:, :h, :w, :]
 
 

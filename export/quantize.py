@@ -1,0 +1,64 @@
+"""tfmot quantisation-aware wrapping of the student models.
+
+The default 8-bit scheme covers Conv/BN/ReLU6, depthwise, Dense, Add and Reshape. Two layers of the
+student need a :class:`OutputQuantizeConfig`: ``Rescaling`` (the [0, 1] -> [-1, 1] input map) and the
+FiLM ``Multiply`` (feature x per-channel gamma). Both have no weights, so quantising their output is
+exactly what the TFLite kernels do (int8 MUL/ADD with a requantised result).
+"""
+
+from __future__ import annotations
+
+import tensorflow_model_optimization as tfmot
+
+from tfstyle._keras import keras
+
+Q = tfmot.quantization.keras
+
+
+class OutputQuantizeConfig(Q.QuantizeConfig):
+    """Weightless layer: fake-quantise the output with a moving-average 8-bit range."""
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [
+            Q.quantizers.MovingAverageQuantizer(
+                num_bits=8, per_axis=False, symmetric=False, narrow_range=False
+            )
+        ]
+
+    def get_config(self):
+        return {}
+
+
+NEEDS_CONFIG = (keras.layers.Rescaling, keras.layers.Multiply)
+
+
+def scope():
+    """Custom objects for building, loading or converting a quantised student."""
+    return Q.quantize_scope({"OutputQuantizeConfig": OutputQuantizeConfig})
+
+
+def quantize(model: keras.Model) -> keras.Model:
+    """Flat functional student model -> QAT model with the float weights (fake-quant ranges fresh)."""
+
+    def annotate(layer):
+        if isinstance(layer, NEEDS_CONFIG):
+            return Q.quantize_annotate_layer(layer, OutputQuantizeConfig())
+        return layer  # the same layer object: clone_model keeps its weights
+
+    annotated = keras.models.clone_model(model, clone_function=annotate)
+    with scope():
+        qat = Q.quantize_apply(Q.quantize_annotate_model(annotated))
+    qat._name = f"{model.name}_qat"
+    return qat

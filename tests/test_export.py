@@ -1,0 +1,271 @@
+"""TFLite export and the LiteRT runner: metadata, parity with Keras, integer graph, errors,
+reproducibility, and a runtime that never imports TensorFlow.
+
+The student is built as distillation starts (ImageNet predictor, seeded transformer) and saved to
+h5 files: the properties tested here do not depend on training.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfstyle import cli, tflite_meta
+from tfstyle.errors import WeightsError
+from tfstyle.images import load_image, resize_to
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> tuple[str, str]:
+    from tfstyle._keras import keras
+    from tfstyle.models.student import build_style_predictor, build_transformer
+
+    keras.utils.set_random_seed(1)
+    folder = tmp_path_factory.mktemp("student")
+    paths = str(folder / "predictor.h5"), str(folder / "transformer.h5")
+    build_style_predictor(imagenet=True).save_weights(paths[0])
+    build_transformer().save_weights(paths[1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def student(weights):
+    from tfstyle.models.student import Student
+
+    return Student(*weights)
+
+
+@pytest.fixture(scope="module")
+def images(data_dir):
+    content = resize_to(load_image(data_dir / "dev" / "content" / "kodim01.png"), (67, 101))
+    a = load_image(data_dir / "dev" / "style" / "la_muse.jpg", size=96)
+    b = load_image(data_dir / "dev" / "style" / "mondrian.jpg", size=96)
+    return content, a, b
+
+
+def _calibration(student, images):
+    content, a, b = images
+    from tfstyle.models.student import MULTIPLE
+    from tfstyle.tiling import pad_to_multiple
+
+    vectors = [student.style_vector(s)[0] for s in (a, b)]
+
+    def predictor():
+        for s in (a, b):
+            yield {"style_image": s[None]}
+
+    def transformer():
+        for v in vectors:
+            yield {"content_image": pad_to_multiple(content[None], MULTIPLE), "style_vector": v[None]}
+
+    return {"predictor": predictor, "transformer": transformer}
+
+
+@pytest.fixture(scope="module")
+def exported(student, images, tmp_path_factory) -> dict:
+    """float32 and post-training INT8 files of both models: {variant: (predictor, transformer)}."""
+    from export.convert import convert
+
+    folder = tmp_path_factory.mktemp("tflite")
+    calibration = _calibration(student, images)
+    files = {}
+    for variant in ("float32", "ptq_int8"):
+        pair = []
+        for role, model in (("predictor", student.predictor), ("transformer", student.transformer)):
+            path = folder / f"{role}_{variant}.tflite"
+            path.write_bytes(convert(model, variant, calibration[role]))
+            pair.append(str(path))
+        files[variant] = tuple(pair)
+    return files
+
+
+def test_metadata_and_named_signatures(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    p, t = exported["float32"]
+    meta = tflite_meta.read_metadata(open(t, "rb").read())
+    assert meta["role"] == "transformer" and meta["style_dim"] == 64 and meta["multiple"] == 8
+    assert meta["variant"] == "float32" and meta["signature"] == "stylize"
+    sigs = Interpreter(model_path=t).get_signature_list()
+    assert sigs == {"stylize": {"inputs": ["content_image", "style_vector"], "outputs": ["stylized_image"]}}
+    sigs = Interpreter(model_path=p).get_signature_list()
+    assert sigs == {"predict_style": {"inputs": ["style_image"], "outputs": ["style_vector"]}}
+    assert tflite_meta.read_metadata(open(p, "rb").read())["role"] == "predictor"
+
+
+def test_runner_matches_keras_at_an_odd_size(student, exported, images):
+    from tfstyle.runtime import LiteStudent
+
+    content, a, _ = images
+    lite = LiteStudent(*exported["float32"], threads=1)
+    v_keras, v_lite = student.style_vector(a), lite.style_vector(a)
+    np.testing.assert_allclose(v_lite, v_keras, rtol=1e-3, atol=1e-3)
+    out_keras, out_lite = student.stylize(content, v_keras), lite.stylize(content, v_keras)
+    assert out_lite.shape == (1, 67, 101, 3) == out_keras.shape
+    np.testing.assert_allclose(out_lite, out_keras, atol=2e-3)
+
+
+def test_engine_options_match_the_keras_student_engine(student, exported, images):
+    from tfstyle import stylize as S
+    from tfstyle.runtime import LiteStudent, TfliteEngine
+
+    content, a, b = images
+    lite = TfliteEngine(student=LiteStudent(*exported["float32"]))
+    keras_engine = S.StudentEngine(student=student)
+    opts = {"weights": [0.6, 0.4], "alpha": 0.7, "preserve_color": "luminance"}
+    ours = S.stylize(content, [a, b], engine=lite, **opts)
+    ref = S.stylize(content, [a, b], engine=keras_engine, **opts)
+    assert ours.shape == content.shape
+    np.testing.assert_allclose(ours, ref, atol=3e-3)
+    mask = np.zeros(content.shape[:2], np.float32)
+    mask[:, :50] = 1
+    masked = S.stylize(content, a, engine=lite, masks=mask, feather=0, tile=32, overlap=8)
+    np.testing.assert_allclose(masked[:, 50:], content[:, 50:], atol=1e-6)
+
+
+def test_integer_variant_is_integer_end_to_end(exported, images):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tfstyle.runtime import LiteStudent
+
+    _, t = exported["ptq_int8"]
+    it = Interpreter(model_path=t)
+    io = it.get_input_details() + it.get_output_details()
+    assert all(d["dtype"] == np.uint8 for d in io)
+    float_tensors = [d["name"] for d in it.get_tensor_details() if d["dtype"] == np.float32]
+    assert not float_tensors, f"float tensors in the INT8 graph: {float_tensors[:5]}"
+    content, a, _ = images
+    lite = LiteStudent(*exported["ptq_int8"])
+    out = lite.stylize(content, lite.style_vector(a))
+    assert out.shape == (1, 67, 101, 3) and 0.0 <= out.min() and out.max() <= 1.0
+
+
+class _Counting:
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __call__(self, **inputs):
+        self.calls += 1
+        return self.model(**inputs)
+
+
+def test_style_vectors_are_cached_per_image(exported, images):
+    from tfstyle.runtime import LiteStudent
+
+    _, a, b = images
+    lite = LiteStudent(*exported["float32"], cache_size=1)
+    lite.predictor = counting = _Counting(lite.predictor)
+    first = lite.style_vector(a)
+    np.testing.assert_array_equal(lite.style_vector(a.copy()), first)  # same pixels: from the cache
+    assert counting.calls == 1
+    lite.style_vector(b)
+    lite.style_vector(a)  # evicted by b (a cache of one): computed again
+    assert counting.calls == 3
+
+
+def test_float32_export_is_byte_reproducible(weights, student):
+    from export.convert import convert
+    from tfstyle.models.student import Student
+
+    again = Student(*weights)  # same weight files, freshly built models
+    assert convert(student.transformer, "float32") == convert(again.transformer, "float32")
+    assert convert(student.predictor, "float32") == convert(again.predictor, "float32")
+
+
+def test_bad_tflite_files_give_one_line_errors(exported, tmp_path):
+    from tfstyle.runtime import LiteModel, LiteStudent
+
+    p, t = exported["float32"]
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(open(t, "rb").read()[:5000])
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model at all" * 10)
+    bare = tmp_path / "bare.tflite"  # a valid TFLite model that tfstyle did not export
+    buf = bytearray(open(t, "rb").read())
+    bare.write_bytes(bytes(buf).replace(b'"format"', b'"formxt"'))
+    cases = {
+        truncated: "truncated.tflite: ",
+        junk: "junk.tflite: not a TFLite flatbuffer",
+        bare: "bare.tflite: unsupported tfstyle metadata",
+        tmp_path / "missing.tflite": "missing.tflite: TFLite model not found",
+    }
+    for path, message in cases.items():
+        with pytest.raises(WeightsError) as info:
+            LiteModel(path)
+        assert message in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(WeightsError, match="this is a style predictor, expected a style transformer"):
+        LiteStudent(p, p)
+
+
+def test_cli_model_tflite(exported, images, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    content, a, _ = images
+    for name, image in (("c.png", content), ("s.png", a)):
+        Image.fromarray((image * 255).round().astype(np.uint8)).save(tmp_path / name)
+    monkeypatch.setenv("TFSTYLE_TFLITE_PREDICTOR", exported["ptq_int8"][0])
+    monkeypatch.setenv("TFSTYLE_TFLITE_TRANSFORMER", exported["ptq_int8"][1])
+    argv = ["stylize", str(tmp_path / "c.png"), str(tmp_path / "s.png"), "-o", str(tmp_path / "o.png")]
+    assert cli.main([*argv, "--model", "tflite", "--threads", "1", "--alpha", "0.8"]) == 0
+    assert load_image(tmp_path / "o.png").shape == content.shape
+
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"\0" * 64)
+    monkeypatch.setenv("TFSTYLE_TFLITE_TRANSFORMER", str(corrupt))
+    capsys.readouterr()
+    rc = cli.main([*argv[:-1], str(tmp_path / "o2.png"), "--model", "tflite"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "corrupt.tflite" in err[0]
+    assert not (tmp_path / "o2.png").exists()
+
+
+def test_runtime_never_imports_tensorflow(exported, images, tmp_path):
+    content, a, _ = images
+    np.save(tmp_path / "c.npy", content)
+    np.save(tmp_path / "s.npy", a)
+    code = f"""
+import sys
+import numpy as np
+import tfstyle.runtime as rt
+assert "tensorflow" not in sys.modules
+out = rt.stylize(np.load({str(tmp_path / "c.npy")!r}), np.load({str(tmp_path / "s.npy")!r}), alpha=0.5,
+                 engine=rt.TfliteEngine(*{exported["ptq_int8"]!r}, threads=1))
+assert out.shape == (67, 101, 3), out.shape
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras"))
+print("HEAVY", heavy)
+"""
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "HEAVY []" in proc.stdout
+
+
+def test_quantized_model_wraps_every_layer_and_converts_to_int8(student, images):
+    from export.convert import convert
+    from export.quantize import quantize
+
+    qat = quantize(student.transformer)
+    content, a, _ = images
+    v = student.style_vector(a)
+    for _ in range(3):  # let the fake-quant ranges see data
+        qat([content[None, :64, :96], v], training=True)
+    names = [layer.name for layer in qat.layers]
+    assert any(n.startswith("quant_film0_scale") for n in names) and any("to_signed" in n for n in names)
+    buf = convert(qat, "int8", _calibration(student, images)["transformer"])
+    assert tflite_meta.read_metadata(buf)["variant"] == "int8"
+
+
+def test_parity_check_fails_loudly_below_thresholds():
+    from export import parity
+
+    good = {"int8": {"psnr": 33.0, "ssim": 0.97}}
+    assert parity.check(good) == []
+    bad = parity.check({"int8": {"psnr": 28.0, "ssim": 0.97}})
+    assert bad == ["int8 transformer psnr 28.0 < 30.0"]
+    assert parity.check({}) != []
