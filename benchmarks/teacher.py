@@ -15,42 +15,19 @@ import subprocess
 import sys
 import time
 
+from benchmarks.devset import DEV_C, DEV_S, dev_files, evaluate, means_table, render
 from benchmarks.report import machine, update_section
-
-DATA = os.environ.get("TFSTYLE_DATA", "../shared/data")
-DEV_C, DEV_S = os.path.join(DATA, "dev", "content"), os.path.join(DATA, "dev", "style")
-
-
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 def quality(size: int, out: str) -> str:
     import tfstyle
     from benchmarks.magenta import Magenta
-    from tfstyle.images import load_image, save_image
 
     magenta = Magenta(threads=2)
-    contents = [os.path.join(DEV_C, n) for n in sorted(os.listdir(DEV_C))]
-    styles = [os.path.join(DEV_S, n) for n in sorted(os.listdir(DEV_S))]
-    dirs = {m: os.path.join(out, m) for m in ("teacher", "magenta_int8")}
-    for c in contents:
-        content = load_image(c, size=size)
-        for s in styles:
-            name = f"{_stem(c)}__{_stem(s)}.png"
-            style = load_image(s, size=size)
-            save_image(os.path.join(dirs["teacher"], name), tfstyle.stylize(content, style))
-            save_image(os.path.join(dirs["magenta_int8"], name), magenta.stylize(content, style))
-    report, sheet, js = (
-        "docs/quality/teacher_dev.md",
-        "docs/img/teacher_dev_sheet.png",
-        "runs/bench/teacher_dev.json",
-    )
-    cmd = [sys.executable, "-m", "tfstyle.cli", "evaluate", "--content-dir", DEV_C, "--style-dir", DEV_S]
-    cmd += [arg for m, d in dirs.items() for arg in ("--output", f"{m}={d}")]
-    cmd += ["--content-baseline", "--size", str(size), "-o", report, "--json", js, "--sheet", sheet]
-    subprocess.run([*cmd, "--cell", "128", "-q"], check=True)
-    means = json.load(open(js, encoding="utf-8"))["means"]
+    contents, styles = dev_files()
+    dirs = render({"teacher": tfstyle.stylize, "magenta_int8": magenta.stylize}, size, out)
+    sheet = "docs/img/teacher_dev_sheet.png"
+    means = evaluate(dirs, size, "docs/quality/teacher_dev.md", sheet, "runs/bench/teacher_dev.json")
     t, m = means["teacher"], means["magenta_int8"]
     ratio = t["style_mean_std"] / m["style_mean_std"]
     gap = m["content_ssim"] - t["content_ssim"]
@@ -60,13 +37,7 @@ def quality(size: int, out: str) -> str:
         f"{len(contents)} x {len(styles)} dev pairs, long side {size} px. Teacher: shipped decoder, alpha 1. "
         "Magenta: INT8 predictor (style at 256x256) + INT8 transfer at its fixed 384x384 input, resized back. "
         f"Per-pair table: [quality/teacher_dev.md](quality/teacher_dev.md).\n\n"
-        "| method | style distance mean/std | style distance Gram | content distance | content SSIM |\n"
-        "|---|---|---|---|---|\n"
-        + "".join(
-            f"| {k} | {v['style_mean_std']:.4g} | {v['style_gram']:.4g} | {v['content_distance']:.3f} "
-            f"| {v['content_ssim']:.3f} |\n"
-            for k, v in means.items()
-        )
+        + means_table(means)
         + f"\nTeacher/Magenta style distance (mean/std): **{ratio:.2f}x** (goal <= 0.8x); content SSIM "
         f"{t['content_ssim']:.3f} vs {m['content_ssim']:.3f} (gap {gap:+.3f}, goal <= 0.05): goal **{verdict}**.\n\n"
         f"![teacher vs Magenta](img/{os.path.basename(sheet)})\n"

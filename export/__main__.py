@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     from tfstyle._keras import tf
 
     checkpoint = tf.train.latest_checkpoint(os.path.join(args.qat_run, "checkpoints"))
-    qat_files = [os.path.join(args.qat_run, name) for name in (QAT_PREDICTOR, QAT_TRANSFORMER)]
+    qat_files = [os.path.join(args.qat_run, name + ".index") for name in (QAT_PREDICTOR, QAT_TRANSFORMER)]
     source = {
         "float": {"predictor": _source(args.predictor), "transformer": _source(args.transformer)},
         "qat": {

@@ -62,3 +62,14 @@ def quantize(model: keras.Model) -> keras.Model:
         qat = Q.quantize_apply(Q.quantize_annotate_model(annotated))
     qat._name = f"{model.name}_qat"
     return qat
+
+
+def freeze_batchnorm(qat: keras.Model) -> keras.Model:
+    """Run the (wrapped) BatchNorm layers on their moving statistics: fine-tuning batches then
+    adapt weights and int8 ranges without re-estimating the statistics the float model was
+    calibrated with."""
+    for layer in qat.layers:
+        inner = getattr(layer, "layer", layer)
+        if isinstance(inner, keras.layers.BatchNormalization):
+            layer.trainable = False
+    return qat

@@ -1,0 +1,148 @@
+"""Student benchmarks (issue: MobileNetV2 student distilled from the teacher).
+
+python -m benchmarks.student quality   # dev set at 384 px: student vs teacher vs Magenta INT8 -> docs/QUALITY.md
+python -m benchmarks.student speed     # Keras student vs teacher latency, 384 px, 1 thread -> docs/BENCHMARKS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from benchmarks.devset import DEV_C, DEV_S, dev_files, evaluate, means_table, render
+from benchmarks.report import machine, update_section
+
+
+def _agreement(dirs: dict[str, str], a: str, b: str) -> float:
+    """Mean SSIM between two methods' outputs over all pairs."""
+    from tfstyle.images import load_image
+    from tfstyle.metrics import ssim
+
+    names = sorted(os.listdir(dirs[a]))
+    return float(
+        np.mean(
+            [ssim(load_image(os.path.join(dirs[a], n)), load_image(os.path.join(dirs[b], n))) for n in names]
+        )
+    )
+
+
+def quality(size: int, out: str) -> str:
+    import tfstyle
+    from benchmarks.magenta import Magenta
+    from tfstyle.errors import TfstyleError
+    from tfstyle.runtime import TfliteEngine
+    from tfstyle.stylize import StylizeConfig
+
+    magenta = Magenta(threads=2)
+    methods = {
+        "teacher": lambda c, s: tfstyle.stylize(c, s, engine="teacher"),
+        "student": lambda c, s: tfstyle.stylize(c, s, engine="student"),
+        "student_tflite_int8": lambda c, s: tfstyle.stylize(c, s, engine=TfliteEngine(threads=2)),
+        "magenta_int8": magenta.stylize,
+    }
+    try:
+        TfliteEngine().check(StylizeConfig())
+    except TfstyleError:
+        del methods["student_tflite_int8"]  # before `make export-tflite`
+    contents, styles = dev_files()
+    dirs = render(methods, size, out)
+    sheet = "docs/img/student_dev_sheet.png"
+    means = evaluate(dirs, size, "docs/quality/student_dev.md", sheet, "runs/bench/student_dev.json")
+    agree = _agreement(dirs, "student", "teacher")
+    t, s, m = means["teacher"], means["student"], means["magenta_int8"]
+    style_ratio = s["style_mean_std"] / t["style_mean_std"]
+    ssim_gap = t["content_ssim"] - s["content_ssim"]
+    beats = s["style_mean_std"] < m["style_mean_std"] and s["content_ssim"] >= m["content_ssim"]
+
+    def goal(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    return (
+        f"## Student vs teacher vs Magenta INT8 on the dev set ({size} px)\n\n"
+        f"{len(contents)} x {len(styles)} dev pairs, long side {size} px, alpha 1, style at the content's size. "
+        "Student: shipped Keras weights (`--model student`); student_tflite_int8: the shipped INT8 TFLite pair "
+        "on LiteRT (`--model tflite`). Magenta: INT8 predictor (256x256) + INT8 transfer at its fixed "
+        "384x384 input. Per-pair table: [quality/student_dev.md](quality/student_dev.md).\n\n"
+        + means_table(means)
+        + "\n| acceptance | measured | goal | |\n|---|---|---|---|\n"
+        f"| student-vs-teacher SSIM | {agree:.3f} | >= 0.80 | {goal(agree >= 0.80)} |\n"
+        f"| student / teacher style distance (mean/std) | {style_ratio:.2f}x | <= 1.2x | {goal(style_ratio <= 1.2)} |\n"
+        f"| content SSIM, teacher - student | {ssim_gap:+.3f} | <= 0.03 | {goal(ssim_gap <= 0.03)} |\n"
+        f"| student vs Magenta INT8: style distance, content SSIM | {s['style_mean_std']:.4g} vs "
+        f"{m['style_mean_std']:.4g}, {s['content_ssim']:.3f} vs {m['content_ssim']:.3f} | lower, >= | {goal(beats)} |\n"
+        f"\n![student vs teacher vs Magenta](img/{os.path.basename(sheet)})\n"
+    )
+
+
+_SPEED_CHILD = r"""
+import json, sys, time
+import numpy as np
+from tfstyle._keras import tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+import tfstyle
+from tfstyle.images import load_image
+engine, runs = sys.argv[1], int(sys.argv[4])
+content, style = load_image(sys.argv[2], size=384), load_image(sys.argv[3], size=384)
+for _ in range(2):
+    tfstyle.stylize(content, style, engine=engine, tile=0)
+times = []
+for _ in range(runs):
+    t = time.perf_counter()
+    tfstyle.stylize(content, style, engine=engine, tile=0)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"median_ms": 1000 * float(np.median(times)), "p90_ms": 1000 * float(np.percentile(times, 90))}))
+"""
+
+
+def speed(runs: int) -> str:
+    from tfstyle.models.student import build_style_predictor, build_transformer
+    from tfstyle.models.teacher import build_decoder, build_encoder
+
+    content, style = os.path.join(DEV_C, "kodim01.png"), os.path.join(DEV_S, "udnie.jpg")
+    rows = {}
+    for engine in ("teacher", "student"):
+        proc = subprocess.run(
+            [sys.executable, "-c", _SPEED_CHILD, engine, content, style, str(runs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
+    teacher_params = build_encoder().count_params() + build_decoder().count_params()
+    student_params = build_style_predictor(imagenet=False).count_params() + build_transformer().count_params()
+    t, s = rows["teacher"], rows["student"]
+    return (
+        "## Student vs teacher: latency and size (Keras, 384 px, 1 thread)\n\n"
+        f"Measured on {machine()}: `tfstyle.stylize` end to end (style encoding included) on a 384x256 "
+        f"content with a 384 px style, TensorFlow limited to one thread, float32, median of {runs} runs "
+        "after two warm-up calls.\n\n"
+        "| model | parameters | median ms | p90 ms |\n|---|---|---|---|\n"
+        f"| teacher (VGG19 encoder to relu4_1 + decoder) | {teacher_params:,} | {t['median_ms']:.0f} | {t['p90_ms']:.0f} |\n"
+        f"| student (MobileNetV2 predictor + transformer) | {student_params:,} | {s['median_ms']:.0f} | {s['p90_ms']:.0f} |\n"
+        f"\nStudent/teacher: **{student_params / teacher_params:.3f}x** the parameters (goal <= 0.1x), "
+        f"**{t['median_ms'] / s['median_ms']:.1f}x** faster.\n"
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("what", choices=("quality", "speed"))
+    p.add_argument("--size", type=int, default=384)
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--out", default="runs/bench/student_dev")
+    args = p.parse_args()
+    if args.what == "quality":
+        update_section("docs/QUALITY.md", "student", quality(args.size, args.out), title="# Quality")
+    else:
+        update_section("docs/BENCHMARKS.md", "student-speed", speed(args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
