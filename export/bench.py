@@ -19,7 +19,7 @@ from importlib import metadata
 
 from benchmarks.magenta import PEERS, PREDICTOR_INT8, TRANSFER_FP16, TRANSFER_INT8
 from benchmarks.report import machine, update_section
-from tfstyle.errors import InputError, TfstyleError
+from tfstyle.errors import InputError, TfstyleError, guarded
 from tfstyle.files import atomic_path, write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -425,18 +425,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    def body() -> int:
         args = parse_args(argv)
         if args.worker:
             print(json.dumps(measure(**json.loads(args.worker))))
             return 0
         return run(args)
-    except TfstyleError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return 130
+
+    return guarded("bench", body)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,29 @@ def vgg():
     from tfstyle.features import VGGFeatures
 
     return VGGFeatures()
+
+
+@pytest.fixture(scope="session")
+def student_weights(tmp_path_factory) -> tuple[str, str]:
+    """An untrained student saved as distillation starts it: ImageNet predictor, seeded transformer.
+    The student and export tests check properties that do not depend on training."""
+    from tfstyle._keras import keras
+    from tfstyle.models.student import build_style_predictor, build_transformer
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("student")
+    paths = str(folder / "predictor.h5"), str(folder / "transformer.h5")
+    build_style_predictor(imagenet=True).save_weights(paths[0])
+    build_transformer().save_weights(paths[1])
+    return paths
+
+
+@pytest.fixture(scope="session")
+def student_images(data_dir):
+    """An odd-sized content and two styles of different shapes."""
+    from tfstyle.images import load_image, resize_to
+
+    content = resize_to(load_image(data_dir / "dev" / "content" / "kodim01.png"), (67, 101))
+    a = load_image(data_dir / "dev" / "style" / "la_muse.jpg", size=96)
+    b = load_image(data_dir / "dev" / "style" / "mondrian.jpg", size=96)
+    return content, a, b

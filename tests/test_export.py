@@ -16,22 +16,14 @@ import pytest
 
 from tfstyle import cli, tflite_meta
 from tfstyle.errors import WeightsError
-from tfstyle.images import load_image, resize_to
+from tfstyle.images import load_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> tuple[str, str]:
-    from tfstyle._keras import keras
-    from tfstyle.models.student import build_style_predictor, build_transformer
-
-    keras.utils.set_random_seed(1)
-    folder = tmp_path_factory.mktemp("student")
-    paths = str(folder / "predictor.h5"), str(folder / "transformer.h5")
-    build_style_predictor(imagenet=True).save_weights(paths[0])
-    build_transformer().save_weights(paths[1])
-    return paths
+def weights(student_weights) -> tuple[str, str]:
+    return student_weights
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +34,8 @@ def student(weights):
 
 
 @pytest.fixture(scope="module")
-def images(data_dir):
-    content = resize_to(load_image(data_dir / "dev" / "content" / "kodim01.png"), (67, 101))
-    a = load_image(data_dir / "dev" / "style" / "la_muse.jpg", size=96)
-    b = load_image(data_dir / "dev" / "style" / "mondrian.jpg", size=96)
-    return content, a, b
+def images(student_images):
+    return student_images
 
 
 def _calibration(student, images):

@@ -16,20 +16,12 @@ from PIL import Image
 from tfstyle import cli
 from tfstyle import stylize as S
 from tfstyle.errors import WeightsError
-from tfstyle.images import load_image, resize, resize_to
+from tfstyle.images import resize, resize_to
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> tuple[str, str]:
-    from tfstyle._keras import keras
-    from tfstyle.models.student import build_style_predictor, build_transformer
-
-    keras.utils.set_random_seed(0)
-    folder = tmp_path_factory.mktemp("student")
-    paths = str(folder / "predictor.h5"), str(folder / "transformer.h5")
-    build_style_predictor(imagenet=True).save_weights(paths[0])
-    build_transformer().save_weights(paths[1])
-    return paths
+def weights(student_weights) -> tuple[str, str]:
+    return student_weights
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +37,8 @@ def student_env(monkeypatch, weights):
 
 
 @pytest.fixture(scope="module")
-def images(data_dir):
-    content = resize_to(load_image(data_dir / "dev" / "content" / "kodim01.png"), (67, 101))
-    a = load_image(data_dir / "dev" / "style" / "la_muse.jpg", size=96)
-    b = load_image(data_dir / "dev" / "style" / "mondrian.jpg", size=96)
-    return content, a, b
+def images(student_images):
+    return student_images
 
 
 def _save(path, image) -> None:

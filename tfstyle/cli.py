@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from tfstyle.errors import TfstyleError
+from tfstyle.errors import guarded
 
 COMMANDS = ("stylize", "optimize", "evaluate", "demo")
 
@@ -25,14 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except TfstyleError as exc:
-        print(f"tfstyle: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("tfstyle: interrupted", file=sys.stderr)
-        return 130
+    return guarded("tfstyle", lambda: args.func(args))
 
 
 if __name__ == "__main__":

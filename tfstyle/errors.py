@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 
 
 class TfstyleError(Exception):
@@ -24,3 +26,15 @@ class ImageError(InputError):
 
 class WeightsError(TfstyleError):
     """Pretrained weights can neither be found locally nor downloaded."""
+
+
+def guarded(prog: str, fn: Callable[[], int | None]) -> int:
+    """Run a command's body: user errors become one stderr line and exit code 2, never a traceback."""
+    try:
+        return int(fn() or 0)
+    except TfstyleError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

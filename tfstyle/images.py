@@ -368,3 +368,13 @@ def _squeeze_for_save(image: ArrayLike) -> np.ndarray:
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
         raise ValueError(f"expected an H x W x 3 or H x W image, got shape {array.shape}")
     return array
+
+
+def as_batch(images) -> np.ndarray:
+    """[H, W, 3] or [B, H, W, 3] (array, tensor or list of same-size images) -> float32 [B, H, W, 3]."""
+    array = np.asarray(images, np.float32)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise ValueError(f"expected images [B, H, W, 3] or [H, W, 3], got shape {array.shape}")
+    return array

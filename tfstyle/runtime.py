@@ -22,7 +22,8 @@ import numpy as np
 
 from tfstyle import tflite_meta
 from tfstyle.assets import STUDENT_PREDICTOR_TFLITE, STUDENT_TRANSFORMER_TFLITE
-from tfstyle.errors import TfstyleError, WeightsError
+from tfstyle.errors import WeightsError
+from tfstyle.images import as_batch
 from tfstyle.stylize import StudentEngine, StylizeConfig
 from tfstyle.stylize import stylize as _stylize
 from tfstyle.tiling import pad_to_multiple
@@ -143,12 +144,12 @@ class LiteStudent:
 
     def style_vector(self, style_images) -> np.ndarray:
         """Style images [B, H, W, 3] (or one [H, W, 3]) in [0, 1] -> vectors [B, D]; cached per image."""
-        images = _batch(style_images)
+        images = as_batch(style_images)
         return np.stack([self._one_vector(image) for image in images])
 
     def stylize(self, content_batch, vectors) -> np.ndarray:
         """Content [B, H, W, 3] in [0, 1] and vectors [B, D] (or one [D]) -> [B, H, W, 3] in [0, 1]."""
-        content = _batch(content_batch)
+        content = as_batch(content_batch)
         vectors = np.asarray(vectors, np.float32).reshape(-1, self.style_dim)
         if len(vectors) == 1 and len(content) > 1:
             vectors = np.repeat(vectors, len(content), axis=0)
@@ -163,19 +164,11 @@ class LiteStudent:
         return np.stack(out)[:, :h, :w, :]
 
 
-def _batch(images) -> np.ndarray:
-    array = np.asarray(images, np.float32)
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise ValueError(f"expected images [B, H, W, 3] or [H, W, 3], got shape {array.shape}")
-    return array
-
-
 class TfliteEngine(StudentEngine):
     """The student engine on LiteRT: same options, the exported (by default INT8) models."""
 
     name = "tflite"
+    weights_what = ("TFLite", ".tflite", "build them with `make export-tflite`", "TFSTYLE_TFLITE_")
 
     def __init__(
         self,
@@ -190,18 +183,6 @@ class TfliteEngine(StudentEngine):
     @property
     def paths(self) -> tuple[str, str]:
         return tuple(os.path.abspath(p or d) for p, d in zip(self._paths, default_paths()))
-
-    def check(self, config: StylizeConfig) -> None:
-        if config.method != "adain":
-            raise TfstyleError(f"method {config.method!r} is for the teacher; the TFLite student has none")
-        if self._student is not None:
-            return
-        for what, path, var in zip(("predictor", "transformer"), self.paths, ("PREDICTOR", "TRANSFORMER")):
-            if not os.path.isfile(path):
-                raise WeightsError(
-                    f"{path}: TFLite {what} not found (build it with `make export-tflite`, "
-                    f"or point TFSTYLE_TFLITE_{var} at a {what} .tflite)"
-                )
 
     @property
     def student(self) -> LiteStudent:

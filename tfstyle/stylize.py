@@ -359,6 +359,9 @@ class StudentEngine:
         default = student_paths()
         return tuple(os.path.abspath(p or d) for p, d in zip(self._paths, default))
 
+    weights_what = ("student", ".h5", "train them with `make train`", "TFSTYLE_STUDENT_")
+    """How a missing file is named: model, file type, how to make it, environment variable prefix."""
+
     def check(self, config: StylizeConfig) -> None:
         if config.method != "adain":
             raise TfstyleError(
@@ -366,11 +369,12 @@ class StudentEngine:
             )
         if self._student is not None:
             return
-        for what, path, var in zip(("predictor", "transformer"), self.paths, ("PREDICTOR", "TRANSFORMER")):
+        model, ext, make, env = self.weights_what
+        for what, path in zip(("predictor", "transformer"), self.paths):
             if not os.path.isfile(path):
                 raise WeightsError(
-                    f"{path}: student {what} weights not found (train them with `make train`, "
-                    f"or point TFSTYLE_STUDENT_{var} at a {what} .h5)"
+                    f"{path}: {model} {what} weights not found ({make}, "
+                    f"or point {env}{what.upper()} at a {what} {ext})"
                 )
 
     @property

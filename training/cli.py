@@ -78,10 +78,6 @@ def main_guard(main) -> None:
     """Run ``main`` turning user errors into one line and exit code 2."""
     import sys
 
-    from tfstyle.errors import TfstyleError
+    from tfstyle.errors import guarded
 
-    try:
-        sys.exit(main())
-    except TfstyleError as exc:
-        print(f"training: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(guarded("training", main))

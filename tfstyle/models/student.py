@@ -25,6 +25,7 @@ from tfstyle import weights as weights_mod
 from tfstyle._keras import keras
 from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
 from tfstyle.errors import WeightsError
+from tfstyle.images import as_batch
 from tfstyle.style_vectors import blend_vectors  # noqa: F401  (re-exported: part of the student API)
 from tfstyle.tiling import pad_to_multiple
 
@@ -120,16 +121,6 @@ def backbone_layers(predictor: keras.Model) -> list:
     ]
 
 
-def _batch(images) -> np.ndarray:
-    """[H, W, 3] or [B, H, W, 3] (array, tensor or list of same-size images) -> float32 [B, H, W, 3]."""
-    array = np.asarray(images, np.float32)
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise ValueError(f"expected images [B, H, W, 3] or [H, W, 3], got shape {array.shape}")
-    return array
-
-
 class Student:
     """Style predictor + transformer, built once; ``style_vector`` then ``stylize`` any image size.
 
@@ -171,7 +162,7 @@ class Student:
 
     def style_vector(self, style_images) -> np.ndarray:
         """Style images [B, H, W, 3] (or one [H, W, 3]) in [0, 1], any size -> vectors [B, style_dim]."""
-        return self.predictor(_batch(style_images), training=False).numpy().astype(np.float32)
+        return self.predictor(as_batch(style_images), training=False).numpy().astype(np.float32)
 
     def stylize(self, content_batch, vectors) -> np.ndarray:
         """Content [B, H, W, 3] (or [H, W, 3]) in [0, 1], any H and W, and style vectors [B, D] (or one
@@ -179,7 +170,7 @@ class Student:
 
         The content is reflect-padded to a multiple of :data:`MULTIPLE` and the output cropped back.
         """
-        content = _batch(content_batch)
+        content = as_batch(content_batch)
         vectors = np.asarray(vectors, np.float32)
         if vectors.ndim == 1:
             vectors = vectors[None]
