@@ -73,17 +73,10 @@ def _peak_rss_mb() -> float:
 
 def _sample(detail: dict, rng):
     """Random valid input: images in [0, 1], style vectors ~N(0, 1), quantised for uint8/int8 inputs."""
-    import numpy as np
+    from tfstyle.tflite_meta import quantize
 
     shape = detail["shape"]
-    x = rng.random(shape) if shape[-1] == 3 else rng.standard_normal(shape)
-    dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        return x.astype(dtype)
-    scale, zero = detail["quantization"]
-    q = np.round(x / scale + zero) if scale else x * 255
-    info = np.iinfo(dtype)
-    return np.clip(q, info.min, info.max).astype(dtype)
+    return quantize(rng.random(shape) if shape[-1] == 3 else rng.standard_normal(shape), detail)
 
 
 def _prepare(interpreter, px: int) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 
 from tfstyle.errors import TfstyleError
 from tfstyle.images import load_image
-from tfstyle.runtime import LiteModel
+from tfstyle.runtime import LiteStudent
 
 THRESHOLDS = {"int8": {"psnr": 30.0, "ssim": 0.95}}
 """Variants whose transformer must reach these on average, or the export fails."""
@@ -29,22 +29,28 @@ class ParityError(TfstyleError):
 
 @dataclass
 class DevPair:
-    name: str
+    content_name: str
+    style_name: str
     content: np.ndarray
     style: np.ndarray
 
+    @property
+    def name(self) -> str:
+        return f"{self.content_name}__{self.style_name}"
+
 
 def dev_pairs(data_root: str, size: int) -> list[DevPair]:
-    c_dir, s_dir = os.path.join(data_root, "content"), os.path.join(data_root, "style")
-    contents = [
-        (os.path.splitext(n)[0], load_image(os.path.join(c_dir, n), size=size))
-        for n in sorted(os.listdir(c_dir))
-    ]
-    styles = [
-        (os.path.splitext(n)[0], load_image(os.path.join(s_dir, n), size=size))
-        for n in sorted(os.listdir(s_dir))
-    ]
-    return [DevPair(f"{c}__{s}", ci, si) for c, ci in contents for s, si in styles]
+    """Every (content, style) pair of the dev set, each image loaded once at long side ``size``."""
+
+    def images(kind: str) -> list[tuple[str, np.ndarray]]:
+        folder = os.path.join(data_root, kind)
+        return [
+            (os.path.splitext(n)[0], load_image(os.path.join(folder, n), size=size))
+            for n in sorted(os.listdir(folder))
+        ]
+
+    styles = images("style")
+    return [DevPair(c, s, ci, si) for c, ci in images("content") for s, si in styles]
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -52,45 +58,36 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def keras_reference(student, pairs: list[DevPair]) -> tuple[dict, dict]:
-    """Keras float32 style vectors (per style image) and outputs (per pair)."""
-    vectors: dict[int, np.ndarray] = {}
+    """Keras float32 style vectors (per style name) and outputs (per pair name)."""
+    vectors: dict[str, np.ndarray] = {}
     outputs = {}
     for p in pairs:
-        key = id(p.style)
-        if key not in vectors:
-            vectors[key] = student.style_vector(p.style)[0]
-        outputs[p.name] = student.stylize(p.content, vectors[key])[0]
+        if p.style_name not in vectors:
+            vectors[p.style_name] = student.style_vector(p.style)[0]
+        outputs[p.name] = student.stylize(p.content, vectors[p.style_name])[0]
     return vectors, outputs
 
 
-def _stylize(model: LiteModel, content: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    from tfstyle.tiling import pad_to_multiple
-
-    h, w = content.shape[:2]
-    padded = pad_to_multiple(content[None], int(model.meta["multiple"]))
-    return np.clip(model(content_image=padded, style_vector=vector[None])[0, :h, :w], 0, 1)
-
-
 def measure(variant_files: dict[str, tuple[str, str]], student, pairs: list[DevPair]) -> dict:
-    """``{variant: (predictor path, transformer path)}`` -> mean metrics per variant."""
+    """``{variant: (predictor path, transformer path)}`` -> mean metrics per variant, each variant
+    run through the LiteRT runner (:class:`tfstyle.runtime.LiteStudent`) as an app would."""
     from tfstyle.metrics import psnr, ssim
 
     vectors, reference = keras_reference(student, pairs)
     results = {}
     for variant, (p_path, t_path) in variant_files.items():
-        predictor, transformer = LiteModel(p_path, "predictor"), LiteModel(t_path, "transformer")
+        lite = LiteStudent(p_path, t_path)
         rows = {"psnr": [], "ssim": [], "cosine": [], "e2e_psnr": [], "e2e_ssim": []}
-        lite_vectors: dict[int, np.ndarray] = {}
+        lite_vectors: dict[str, np.ndarray] = {}
         for p in pairs:
-            key = id(p.style)
-            if key not in lite_vectors:
-                lite_vectors[key] = predictor(style_image=p.style[None])[0]
-                rows["cosine"].append(_cosine(lite_vectors[key], vectors[key]))
+            if p.style_name not in lite_vectors:
+                lite_vectors[p.style_name] = lite.style_vector(p.style)[0]
+                rows["cosine"].append(_cosine(lite_vectors[p.style_name], vectors[p.style_name]))
             ref = reference[p.name]
-            out = _stylize(transformer, p.content, vectors[key])
+            out = np.clip(lite.stylize(p.content, vectors[p.style_name])[0], 0, 1)
             rows["psnr"].append(psnr(out, ref))
             rows["ssim"].append(ssim(out, ref))
-            e2e = _stylize(transformer, p.content, lite_vectors[key])
+            e2e = np.clip(lite.stylize(p.content, lite_vectors[p.style_name])[0], 0, 1)
             rows["e2e_psnr"].append(psnr(e2e, ref))
             rows["e2e_ssim"].append(ssim(e2e, ref))
         results[variant] = {k: float(np.mean(np.minimum(v, 99.0))) for k, v in rows.items()}

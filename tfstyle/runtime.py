@@ -39,22 +39,6 @@ def default_paths() -> tuple[str, str]:
     )
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    dtype = detail["dtype"]
-    if np.issubdtype(dtype, np.floating):
-        return x.astype(dtype)
-    scale, zero = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-
-
-def _dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
-    if np.issubdtype(q.dtype, np.floating):
-        return q.astype(np.float32)
-    scale, zero = detail["quantization"]
-    return ((q.astype(np.float32) - zero) * scale).astype(np.float32)
-
-
 class LiteModel:
     """One exported .tflite model (``role`` checked when given) behind its named signature."""
 
@@ -96,9 +80,12 @@ class LiteModel:
 
     def __call__(self, **inputs: np.ndarray) -> np.ndarray:
         """Float32 inputs by signature name (batch 1) -> the float32 output."""
-        feed = {name: _quantize(np.asarray(x, np.float32), self.inputs[name]) for name, x in inputs.items()}
+        feed = {
+            name: tflite_meta.quantize(np.asarray(x, np.float32), self.inputs[name])
+            for name, x in inputs.items()
+        }
         name = self.meta["output"]
-        return _dequantize(self.runner(**feed)[name], self.outputs[name])
+        return tflite_meta.dequantize(self.runner(**feed)[name], self.outputs[name])
 
 
 def _image_key(image: np.ndarray) -> tuple:

@@ -1,4 +1,5 @@
-"""The ``tfstyle`` metadata entry of our .tflite files: what a runner needs to feed a model.
+"""The ``tfstyle`` metadata entry of our .tflite files, and (de)quantisation of their integer
+inputs and outputs: what a runner needs to feed a model.
 
 A phone app (or :mod:`tfstyle.runtime`) must know, without TensorFlow, which model it holds
 (predictor or transformer), how pixels are normalised, the style-vector size and the size
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 
 import flatbuffers
+import numpy as np
 
 KEY = "tfstyle"
 FILE_IDENTIFIER = b"TFL3"
@@ -82,3 +84,21 @@ def read_metadata(buf: bytes) -> dict:
 
 
 ROLES = ("predictor", "transformer")
+
+
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float values -> what an input tensor of ``detail`` (interpreter details) takes."""
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.floating):
+        return x.astype(dtype)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
+    """An output tensor's values (of ``detail``) -> float32."""
+    if np.issubdtype(q.dtype, np.floating):
+        return q.astype(np.float32)
+    scale, zero = detail["quantization"]
+    return ((q.astype(np.float32) - zero) * scale).astype(np.float32)

@@ -46,6 +46,10 @@ def prepare(args: argparse.Namespace) -> DataConfig:
 
 def run(task, args: argparse.Namespace, shipped: Sequence[str]) -> TrainResult:
     """Train (or only export) ``task`` as the options say; with --ship copy exports to ``shipped``."""
+    if args.ship and not shipped:  # before training, not after it
+        from tfstyle.errors import TfstyleError
+
+        raise TfstyleError(f"--ship: {task.name} has nothing to ship into tfstyle/assets")
     cfg = LoopConfig(
         out_dir=args.out,
         steps=0 if args.export_only else args.steps,
