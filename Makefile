@@ -47,5 +47,10 @@ export-tflite: ## QAT fine-tuning, every TFLite variant + manifest in export/out
 bench: ## phone-like CPU benchmark of export/out/*.tflite vs Magenta -> docs/BENCHMARKS.md (minutes)
 	$(PY) -m export.bench
 
+.PHONY: serve
+PORT ?= 8000
+serve: ## the local web app on http://127.0.0.1:$(PORT) (PORT=8080 make serve to change it)
+	$(VENV)/bin/tfstyle serve --port $(PORT)
+
 clean:
 	rm -rf demo_out .pytest_cache build *.egg-info

@@ -12,7 +12,7 @@ import sys
 
 from tfstyle.errors import guarded
 
-COMMANDS = ("stylize", "optimize", "evaluate", "demo")
+COMMANDS = ("stylize", "optimize", "evaluate", "demo", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

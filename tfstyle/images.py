@@ -74,6 +74,18 @@ def load_image(path: str | os.PathLike, *, size: int | None = None, side: str = 
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def probe_image(path: str | os.PathLike) -> tuple[str, tuple[int, int]]:
+    """(Pillow format name, (width, height)) from the header only, with ``load_image``'s checks.
+
+    Lets a server refuse a wrong type or too many pixels before paying for a full decode.
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    with _open(path) as im:
+        _check_size(path, im.size)
+        return str(im.format), (int(im.size[0]), int(im.size[1]))
+
+
 def load_mask(path: str | os.PathLike, *, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Load a mask as float32 H x W in [0, 1]: the alpha channel if it is used, else luminance.
 
