@@ -1,0 +1,259 @@
+"""``tfstyle video``: frames/fps kept, temporal consistency, resume after a crash, ranges, errors.
+
+Clips are synthetic (:func:`benchmarks.video.synthetic_frames`: textured shapes over a textured
+background) and tiny (96 x 72, 12-16 frames); the engine is the shipped INT8 student on LiteRT with
+one thread (about a millisecond a frame), so the whole file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.video import synthetic_frames, write_video
+from tfstyle import cli
+from tfstyle import video as V
+from tfstyle.errors import InputError
+from tfstyle.runtime import TfliteEngine
+
+FPS = 12.5
+
+
+class CountingEngine(TfliteEngine):
+    """The LiteRT student engine, counting the frames it stylizes."""
+
+    calls = 0
+
+    def stylize_tile(self, tile, code, config):
+        self.calls += 1
+        return super().stylize_tile(tile, code, config)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, str]:
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "static": write_video(str(folder / "static.mp4"), synthetic_frames(16, 96, 72), FPS),
+        "drift": write_video(str(folder / "drift.mp4"), synthetic_frames(16, 96, 72, drift=1), FPS),
+    }
+
+
+@pytest.fixture(scope="module")
+def style(data_dir) -> str:
+    return str(data_dir / "dev" / "style" / "udnie.jpg")
+
+
+def _engine() -> CountingEngine:
+    return CountingEngine(threads=1)
+
+
+def _frames(folder: str) -> list[np.ndarray]:
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".png"))
+    return [cv2.cvtColor(cv2.imread(os.path.join(folder, n)), cv2.COLOR_BGR2RGB) for n in names]
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+def test_flow_warp_and_occlusion_follow_a_shift():
+    rng = np.random.default_rng(0)
+    scene = cv2.GaussianBlur(rng.random((80, 120, 3)).astype(np.float32), (0, 0), 2.0)
+    prev, cur = scene[:, 4:100], scene[:, 1:97]  # the camera moves 3 px left: cur(x) = prev(x - 3)
+    backward = V.optical_flow(cur, prev)
+    inner = backward[8:-8, 8:-8]
+    assert np.allclose(np.median(inner[..., 0]), -3.0, atol=0.3) and abs(np.median(inner[..., 1])) < 0.3
+    assert np.abs(V.warp(prev, backward) - cur)[8:-8, 8:-8].mean() < 0.01
+    mask = V.occlusion_mask(backward, V.optical_flow(prev, cur))
+    assert mask[:, 10:-10].mean() > 0.9  # seen in both frames
+    assert mask[:, :2].max() < 0.5  # the left edge is new: it came from outside the previous frame
+
+
+def test_temporal_error_definition():
+    frames = [np.full((8, 8, 3), v, np.float32) for v in (0.1, 0.4, 0.2)]
+    assert V.temporal_error(frames, frames) == 0.0
+    assert V.temporal_error(frames, [frames[0]] * 3) == pytest.approx((0.3 + 0.2) / 2)
+    with pytest.raises(ValueError):
+        V.temporal_error(frames, frames[:2])
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi"])
+def test_frames_fps_and_size_are_kept(clips, style, tmp_path, ext):
+    out = str(tmp_path / f"out{ext}")
+    result = V.stylize_video(clips["static"], out, style, engine=_engine(), size=64)
+    info = V.probe(out)
+    assert (info.width, info.height, info.fps) == (96, 72, FPS)
+    assert result.frames == 16 == sum(1 for _ in V.read_frames(out))
+    assert not os.path.exists(V.sidecar_path(out))  # removed after muxing
+
+
+def test_consistency_lowers_temporal_error_at_similar_style(clips, style, tmp_path):
+    from tfstyle.images import load_image
+    from tfstyle.metrics import style_distance
+
+    style_image = load_image(style, size=96)
+    numbers = {}
+    for clip, src in clips.items():
+        contents = list(V.read_frames(src))
+        for on in (False, True):
+            out = str(tmp_path / f"{clip}_{on}.mp4")
+            V.stylize_video(src, out, style, engine=_engine(), consistency=on, keep_frames=True)
+            frames = _frames(V.sidecar_path(out))
+            numbers[clip, on] = (
+                V.temporal_error(contents, frames),
+                V.temporal_error(contents, frames, flow="farneback"),
+                np.mean([style_distance(f, style_image)["mean_std"] for f in frames[::5]]),
+            )
+    for clip in clips:
+        (raw0, _, style0), (raw1, _, style1) = numbers[clip, False], numbers[clip, True]
+        assert raw1 < 0.95 * raw0, clip
+        assert style1 <= 1.1 * style0, clip
+    # along the motion (what a moving camera leaves measurable) flicker drops by more than 30 %
+    assert numbers["drift", True][1] <= 0.7 * numbers["drift", False][1]
+    # static camera: even without motion compensation
+    assert numbers["static", True][0] <= 0.8 * numbers["static", False][0]
+
+
+def test_resume_after_a_crash_redoes_nothing_and_matches(clips, style, tmp_path):
+    src = clips["drift"]
+    whole = str(tmp_path / "whole.mp4")
+    V.stylize_video(src, whole, style, engine=_engine(), keep_frames=True)
+
+    out = str(tmp_path / "resumed.mp4")
+
+    def crash(done: int, _total) -> None:
+        if done == 6:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        V.stylize_video(src, out, style, engine=_engine(), callback=crash, keep_frames=True)
+    assert not os.path.exists(out) and len(_frames(V.sidecar_path(out))) == 6
+
+    engine = _engine()
+    result = V.stylize_video(src, out, style, engine=engine, keep_frames=True)
+    assert result.reused == 6 and engine.calls == 16 - 6
+    for a, b in zip(_frames(V.sidecar_path(whole)), _frames(V.sidecar_path(out)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert sum(1 for _ in V.read_frames(out)) == 16
+
+    # other options: the old frames are not reused
+    engine = _engine()
+    result = V.stylize_video(src, out, style, engine=engine, blend=0.5)
+    assert result.reused == 0 and engine.calls == 16
+    assert not os.path.exists(V.sidecar_path(out))
+
+
+def test_start_and_max_frames(clips, style, tmp_path):
+    import tfstyle
+
+    src, out = clips["static"], str(tmp_path / "part.mp4")
+    result = V.stylize_video(
+        src, out, style, engine=_engine(), start=3, max_frames=4, consistency=False, keep_frames=True
+    )
+    assert result.frames == 4 == sum(1 for _ in V.read_frames(out))
+    assert sorted(os.listdir(V.sidecar_path(out)))[:4] == [f"{i:06d}.png" for i in range(3, 7)]
+    frame3 = next(V.read_frames(src, start=3))
+    expected = tfstyle.stylize(frame3, style, engine=_engine(), style_size=96)
+    got = _frames(V.sidecar_path(out))[0]
+    assert np.abs(got.astype(int) - np.rint(expected * 255).astype(int)).max() <= 1
+    with pytest.raises(InputError, match="past the end"):
+        V.stylize_video(src, str(tmp_path / "x.mp4"), style, engine=_engine(), start=16)
+
+
+def test_teacher_feature_smoothing_and_its_resume(clips, style, tmp_path):
+    from tfstyle.stylize import TeacherEngine
+
+    engine = TeacherEngine()
+    if not os.path.isfile(engine.decoder_path):
+        pytest.skip("no teacher decoder")
+    options = {"engine": engine, "max_frames": 4, "size": 64, "feature_smoothing": True, "keep_frames": True}
+    resumed = str(tmp_path / "resumed.mp4")
+
+    def crash(done: int, _total) -> None:
+        if done == 2:
+            raise RuntimeError("simulated crash")
+
+    with pytest.raises(RuntimeError):
+        V.stylize_video(clips["drift"], resumed, style, callback=crash, **options)
+    assert sorted(os.listdir(V.sidecar_path(resumed)))[:3] == ["000000.png", "000001.feats.npy", "000001.png"]
+    V.stylize_video(clips["drift"], resumed, style, **options)
+    whole = str(tmp_path / "whole.mp4")
+    V.stylize_video(clips["drift"], whole, style, **options)
+    for a, b in zip(_frames(V.sidecar_path(whole)), _frames(V.sidecar_path(resumed)), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    outs = {}
+    for smooth in (False, True):
+        out = str(tmp_path / f"t{smooth}.mp4")
+        V.stylize_video(
+            clips["drift"], out, style, engine=engine, max_frames=3, consistency=False,
+            feature_smoothing=smooth, size=64, keep_frames=True,
+        )  # fmt: skip
+        outs[smooth] = _frames(V.sidecar_path(out))
+    np.testing.assert_array_equal(outs[False][0], outs[True][0])  # nothing to smooth with yet
+    for a, b in zip(outs[False][1:], outs[True][1:]):
+        assert np.abs(a.astype(int) - b.astype(int)).mean() > 0.5
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_cli_video(clips, style, tmp_path, capsys):
+    out = tmp_path / "cli.avi"
+    argv = ["video", clips["static"], "--style", style, "-o", str(out), "--model", "tflite", "--threads", "1"]
+    assert cli.main([*argv, "--max-frames", "3", "--start", "2", "--size", "64"]) == 0
+    assert "3 frames at 12.5 fps, 96x72" in capsys.readouterr().out
+    assert V.probe(out).fps == FPS and sum(1 for _ in V.read_frames(out)) == 3
+
+
+def _bad_inputs(tmp_path) -> dict[str, str]:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 20)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "folder.mp4").mkdir()
+    zero = str(tmp_path / "zero.avi")
+    cv2.VideoWriter(zero, cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64)).release()
+    return {
+        str(text): "cannot read this video",
+        str(tmp_path / "empty.mp4"): "empty file",
+        str(tmp_path / "folder.mp4"): "is a folder",
+        str(tmp_path / "missing.mp4"): "no such file",
+        zero: "the video has no frames",
+    }
+
+
+def test_cli_unusable_videos_give_one_line(style, tmp_path, capsys):
+    for path, reason in _bad_inputs(tmp_path).items():
+        rc = cli.main(["video", path, "--style", style, "-o", str(tmp_path / "o.mp4")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and err[0].startswith(f"tfstyle: error: {path}: {reason}"), err
+    for argv, message in (
+        (["-o", str(tmp_path / "o.gif")], "unsupported video extension '.gif'"),
+        (["-o", str(tmp_path / "o.mp4"), "--blend", "2"], "--blend must be between 0 and 1"),
+        (["-o", str(tmp_path / "o.mp4"), "--max-frames", "0"], "--max-frames must be at least 1"),
+    ):
+        assert cli.main(["video", str(tmp_path / "notes.mp4"), "--style", style, *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+    assert not os.path.exists(tmp_path / "o.mp4")
+
+
+def test_cli_text_file_as_video_in_a_real_process(style, tmp_path):
+    """Nothing but the one line reaches stderr (FFmpeg's own complaint is silenced)."""
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video\n")
+    argv = ["video", str(bad), "--style", style, "-o", str(tmp_path / "o.mp4")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfstyle.cli", *argv],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"tfstyle: error: {bad}: " + V.UNREADABLE]

@@ -1,0 +1,148 @@
+"""``tfstyle video``: stylize a video with temporal consistency (optical flow + occlusion-aware blend)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tfstyle.commands._common import add_style_inputs, parse_weights, progress
+from tfstyle.errors import TfstyleError
+
+EPILOG = """\
+examples:
+  tfstyle video clip.mp4 --style udnie.jpg -o out.mp4
+  tfstyle video clip.mp4 --style a.jpg --style b.jpg --weights 0.7,0.3 --model tflite --size 384 -o out.mp4
+  tfstyle video long.mp4 --style udnie.jpg --start 300 --max-frames 120 --model student -o part.avi
+
+The output keeps the input's frame rate and size (.mp4/.m4v/.mov: MPEG-4, .avi: MJPEG). Each frame
+is blended with the previous stylized frame warped by the optical flow, except where the flow is
+unreliable (occlusions, new content); --no-consistency stylizes every frame on its own.
+Finished frames go to OUT.frames/ first: after a crash, rerunning the same command continues where
+it stopped; the folder is removed once OUT is written.
+"""
+
+
+def _engines() -> list[str]:
+    from tfstyle.stylize import ENGINES
+
+    return sorted(ENGINES)
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "video",
+        help="stylize a video, temporally consistent (optical flow), resumable",
+        description="Stylize the video INPUT into OUTPUT, frame by frame, at its frame rate and size.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="input video (anything OpenCV reads: .mp4, .avi, .mov, ...)")
+    p.add_argument("style_image", nargs="?", help="style image (or use --style, repeatable)")
+    add_style_inputs(p)
+    p.add_argument("-o", "--output", required=True, help="output video: .mp4, .m4v, .mov or .avi")
+    p.add_argument(
+        "--model",
+        choices=_engines(),
+        default="student",
+        help="student (default, Keras), tflite (INT8 on LiteRT, fastest) or teacher (VGG19 AdaIN, slowest)",
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="--model tflite: interpreter threads")
+    p.add_argument("--alpha", type=float, default=1.0, help="style strength from 0 (content) to 1 (default)")
+    p.add_argument(
+        "--size", type=int, help="stylize at this long side in px, then resize back (default: the input size)"
+    )
+    p.add_argument("--style-size", type=int, help="long side of the styles in px (default: the frames')")
+    p.add_argument(
+        "--no-consistency",
+        dest="consistency",
+        action="store_false",
+        help="stylize each frame on its own (no flow, no blending)",
+    )
+    p.add_argument(
+        "--blend",
+        type=float,
+        default=0.8,
+        help="weight of the warped previous stylized frame where the flow is reliable (default 0.8)",
+    )
+    p.add_argument(
+        "--occlusion",
+        type=float,
+        default=0.7,
+        metavar="PX",
+        help="forward-backward flow disagreement in px above which a pixel counts as occluded",
+    )
+    p.add_argument(
+        "--feature-smoothing",
+        action="store_true",
+        help="teacher: also blend relu4_1 features with the warped previous frame's before decoding "
+        "(student/tflite: the output blend)",
+    )
+    p.add_argument("--flow", choices=("auto", "dis", "farneback"), default="auto", help="optical flow method")
+    p.add_argument("--start", type=int, default=0, metavar="N", help="first frame to stylize (0-based)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stylize at most N frames")
+    p.add_argument("--keep-frames", action="store_true", help="keep the OUT.frames folder of PNG frames")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run, method="adain", tile=None, overlap=64, feather=None)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.start < 0:
+        raise TfstyleError(f"--start must be >= 0, not {args.start}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise TfstyleError(f"--max-frames must be at least 1, not {args.max_frames}")
+    if not 0.0 <= args.blend <= 1.0:
+        raise TfstyleError(f"--blend must be between 0 and 1, not {args.blend:g}")
+    if not args.occlusion >= 0.0:
+        raise TfstyleError(f"--occlusion must be >= 0 px, not {args.occlusion:g}")
+    if args.threads is not None and args.threads < 1:
+        raise TfstyleError(f"--threads must be at least 1, not {args.threads}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tfstyle.commands._common import load_style_inputs
+    from tfstyle.commands.stylize import _config
+    from tfstyle.video import VideoConfig, check_output_path, probe
+
+    _check(args)
+    config = _config(args)
+    # every input is checked before TensorFlow is imported, so bad input fails fast
+    check_output_path(args.output)
+    info = probe(args.input)
+    styles, masks = load_style_inputs(args)
+    weights = parse_weights(args.weights, len(styles))
+    video = VideoConfig(
+        consistency=args.consistency,
+        blend=args.blend,
+        occlusion=args.occlusion,
+        feature_smoothing=args.feature_smoothing,
+        flow=args.flow,
+        start=args.start,
+        max_frames=args.max_frames,
+        keep_frames=args.keep_frames,
+    )
+
+    from tfstyle.stylize import get_engine
+    from tfstyle.video import stylize_video
+
+    if args.model == "tflite" and args.threads:
+        from tfstyle.runtime import TfliteEngine
+
+        engine = TfliteEngine(threads=args.threads)
+    else:
+        engine = get_engine(args.model)
+    with progress(desc="video", unit="frame", quiet=args.quiet) as bar:
+
+        def on_frame(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = stylize_video(
+            info.path, args.output, styles, weights=weights, masks=masks, config=config,
+            video=video, engine=engine, callback=on_frame,
+        )  # fmt: skip
+    if not args.quiet:
+        reused = f", {result.reused} reused from an interrupted run" if result.reused else ""
+        print(
+            f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps, "
+            f"{result.size[0]}x{result.size[1]}{reused}"
+        )
+    return 0

@@ -1,0 +1,644 @@
+"""Video stylization with temporal consistency (``tfstyle video``).
+
+Stylizing frame by frame flickers: a feed-forward network amplifies tiny changes between frames
+(noise, sub-pixel motion, AdaIN statistics that move with the picture) into different brush
+strokes. :func:`stylize_video` keeps any engine's per-frame output but ties each frame to the
+previous *stylized* frame where the motion is known:
+
+1. **Optical flow** between consecutive content frames (OpenCV DIS, Farneback as fallback), in
+   both directions, at the resolution the frames are stylized at.
+2. **Warp** the previous stylized frame into the current one along the backward flow.
+3. **Occlusion mask** from forward-backward disagreement (Sundaram et al. 2010): where following
+   the flow back and forth does not return to the start, or leaves the frame, the pixel was
+   occluded or is new, and only the fresh stylization is used there.
+4. **Blend** ``out = fresh + blend · mask · (warped - fresh)``: a running average along motion
+   trajectories that keeps strokes in place, while ``1 - blend`` of every frame stays fresh so
+   texture does not wash out and errors do not accumulate.
+
+**Feature-level smoothing** (``feature_smoothing``): the teacher mixes, before decoding, its AdaIN
+relu4_1 target with the previous frame's (smoothed) target warped by the flow (flow and mask
+averaged onto the feature grid, same ``blend``), so the decoder draws strokes consistent with the
+previous frame instead of cross-fading pixels. Untiled frames only (a tile's features do not line
+up with the frame's). The student and TFLite engines expose no features: for them the option is
+the output-level blend above (it turns that blend on).
+
+**Resumable output**: each finished frame is written atomically to ``OUT.frames/NNNNNN.png``
+(numbered by input frame; with feature smoothing, the latest target as ``NNNNNN.feats.npy``) with
+``state.json`` naming the input and a hash of every option; a rerun
+after a crash skips the frames already there and reloads the last one as the previous stylized
+frame. The chain always goes through the saved 8-bit frame, so a resumed run writes exactly the
+frames an uninterrupted one would. The frames are then muxed into ``OUT`` (``mp4v`` for
+.mp4/.m4v/.mov, ``MJPG`` for .avi) through a temporary file and one rename, at the input's frame
+rate and size, and the sidecar folder is removed.
+
+Style codes are computed once per video (:class:`_CachedCodes`), not once per frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from tfstyle.errors import InputError, TfstyleError
+from tfstyle.files import atomic_path, write_text
+from tfstyle.images import from_uint8, resize, resize_to, to_uint8
+
+__all__ = [
+    "FLOW_METHODS",
+    "VIDEO_CODECS",
+    "TemporalError",
+    "VideoConfig",
+    "VideoInfo",
+    "VideoResult",
+    "check_output_path",
+    "occlusion_mask",
+    "optical_flow",
+    "probe",
+    "read_frames",
+    "stylize_video",
+    "temporal_blend",
+    "temporal_error",
+    "warp",
+]
+
+FLOW_METHODS = ("auto", "dis", "farneback")
+VIDEO_CODECS: dict[str, str] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+"""Output extension -> FourCC; both ship with every OpenCV build's FFmpeg backend."""
+
+# FFmpeg reports unreadable input on stderr itself; InputError says it in one line instead
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when FFmpeg is first used
+
+UNREADABLE = "cannot read this video (not a video file, or a codec OpenCV cannot decode)"
+STATE_FILE = "state.json"
+FRAME_NAME = "{:06d}.png"
+SIDECAR_SUFFIX = ".frames"
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclass
+class VideoConfig:
+    """Temporal options of :func:`stylize_video` (the video-only flags of ``tfstyle video``)."""
+
+    consistency: bool = True  # output-level blend with the warped previous stylized frame
+    blend: float = 0.8  # weight of the warped previous frame where the flow is reliable
+    occlusion: float = 0.7  # forward-backward disagreement (px) tolerated before a pixel is occluded
+    feature_smoothing: bool = False  # teacher: blend relu4_1 features; others: the output blend
+    flow: str = "auto"  # "auto" (DIS when available), "dis" or "farneback"
+    start: int = 0  # first input frame (0-based)
+    max_frames: int | None = None  # frames to stylize from ``start``; None = to the end
+    keep_frames: bool = False  # keep the OUT.frames folder after muxing
+
+    def validate(self) -> VideoConfig:
+        if not 0.0 <= float(self.blend) <= 1.0:  # also rejects NaN
+            raise TfstyleError(f"blend must be between 0 and 1, not {self.blend}")
+        if not float(self.occlusion) >= 0.0:
+            raise TfstyleError(f"occlusion must be >= 0 px, not {self.occlusion}")
+        if self.flow not in FLOW_METHODS:
+            raise TfstyleError(f"flow must be one of {', '.join(FLOW_METHODS)}, not {self.flow!r}")
+        if int(self.start) < 0:
+            raise TfstyleError(f"start must be >= 0, not {self.start}")
+        if self.max_frames is not None and int(self.max_frames) < 1:
+            raise TfstyleError(f"max_frames must be at least 1, not {self.max_frames}")
+        return self
+
+    @property
+    def temporal(self) -> bool:
+        """Whether consecutive frames are linked at all (flow is computed)."""
+        return (self.consistency or self.feature_smoothing) and float(self.blend) > 0.0
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int
+    height: int
+    fps: float
+    frames: int | None  # from the container header; None when it does not say
+
+
+def _open(path: str) -> cv2.VideoCapture:
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if os.path.isdir(path):
+        raise InputError(path, "is a folder, not a video")
+    if os.path.getsize(path) == 0:
+        raise InputError(path, "empty file, not a video")
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        cap.release()
+        raise InputError(path, UNREADABLE)
+    return cap
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Size, frame rate and frame count of a readable video with at least one frame, else InputError."""
+    path = os.fspath(path)
+    cap = _open(path)
+    try:
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise InputError(path, "the video has no frames")
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        cap.release()
+    if not np.isfinite(fps) or fps <= 0.0:
+        raise InputError(path, "the video does not state its frame rate")
+    height, width = frame.shape[:2]
+    return VideoInfo(path, int(width), int(height), fps, count if count > 0 else None)
+
+
+def read_frames(
+    path: str | os.PathLike, start: int = 0, max_frames: int | None = None
+) -> Iterator[np.ndarray]:
+    """RGB uint8 frames ``start .. start + max_frames - 1``.
+
+    Frames before ``start`` are decoded and dropped rather than seeked over: container seeks land
+    on key frames, and resuming must see exactly the same frames as the first run.
+    """
+    path = os.fspath(path)
+    cap = _open(path)
+    try:
+        index, taken = 0, 0
+        while max_frames is None or taken < max_frames:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            if index >= start:
+                taken += 1
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        cap.release()
+
+
+def check_output_path(path: str | os.PathLike) -> None:
+    """Fail before any work when the output's extension names no container we can write."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in VIDEO_CODECS:
+        reason = f"unsupported video extension {ext!r}" if ext else "no video extension"
+        raise InputError(path, f"{reason}; use one of {', '.join(sorted(VIDEO_CODECS))}")
+
+
+# ----------------------------------------------------------------------------- flow, warp, blend
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2GRAY)
+
+
+def optical_flow(a: np.ndarray, b: np.ndarray, method: str = "auto") -> np.ndarray:
+    """Dense flow H x W x 2 (x, y) with ``a(p) ≈ b(p + flow(p))``, for RGB images (float or uint8).
+
+    DIS (Kroeger et al. 2016) is fast and sharp at motion edges; Farneback is the fallback for
+    OpenCV builds without it.
+    """
+    ga, gb = _gray(a), _gray(b)
+    if method == "auto":
+        method = "dis" if hasattr(cv2, "DISOpticalFlow_create") else "farneback"
+    if method == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return dis.calc(ga, gb, None)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+    raise TfstyleError(f"flow must be one of {', '.join(FLOW_METHODS)}, not {method!r}")
+
+
+def _sample_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = flow.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return xs + flow[..., 0], ys + flow[..., 1]
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``image`` sampled at ``p + flow(p)`` (bilinear, edges replicated): brings a frame along the flow.
+
+    Any number of channels (feature maps too: OpenCV remaps at most 4 at a time).
+    """
+    map_x, map_y = _sample_grid(flow)
+    src = np.ascontiguousarray(image, dtype=np.float32)
+    if src.ndim == 2 or src.shape[2] <= 4:
+        return cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    parts = [
+        cv2.remap(np.ascontiguousarray(src[..., i : i + 4]), map_x, map_y, cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REPLICATE).reshape(*src.shape[:2], -1)
+        for i in range(0, src.shape[2], 4)
+    ]  # fmt: skip
+    return np.concatenate(parts, axis=2)
+
+
+def occlusion_mask(backward: np.ndarray, forward: np.ndarray, threshold: float = 0.7) -> np.ndarray:
+    """H x W in [0, 1]: 1 where the flow is trusted, 0 at occlusions, disocclusions and frame edges.
+
+    ``backward`` maps the current frame into the previous one and ``forward`` back; a pixel that
+    does not return to itself (``|b + f(p + b)|² > 0.01 (|b|² + |f|²) + threshold²``, the relative
+    term allowing for larger errors of fast motion) or lands outside the previous frame was not
+    visible in it. The edge of the mask is softened by a pixel so blended regions do not seam.
+    """
+    h, w = backward.shape[:2]
+    back_forward = warp(forward, backward)
+    diff = np.sum((backward + back_forward) ** 2, axis=-1)
+    scale = np.sum(backward**2, axis=-1) + np.sum(back_forward**2, axis=-1)
+    trusted = diff <= 0.01 * scale + float(threshold) ** 2
+    map_x, map_y = _sample_grid(backward)
+    trusted &= (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
+    mask = trusted.astype(np.float32)
+    return np.minimum(mask, cv2.GaussianBlur(mask, (0, 0), 1.0))
+
+
+def temporal_blend(fresh: np.ndarray, warped: np.ndarray, mask: np.ndarray, weight: float) -> np.ndarray:
+    """``fresh + weight · mask · (warped - fresh)``: mostly the previous frame where trusted, else fresh."""
+    w = (float(weight) * mask)[..., None]
+    return np.clip(fresh + w * (warped - fresh), 0.0, 1.0).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- metric
+
+
+class TemporalError:
+    """Mean ``|(S_t - S_{t-1}) - (C_t - C_{t-1})|`` over frames, pixels and channels ([0, 1] scale).
+
+    0 when the stylized video changes exactly as the content does; flicker (S changes where C does
+    not) raises it. Fed one frame pair at a time so long videos need not be held in memory.
+
+    With ``flow`` ("dis"/"farneback") the differences are taken along the content's motion,
+    ``(S_t - W(S_{t-1})) - (C_t - W(C_{t-1}))`` over the pixels visible in both frames (W: warp by
+    the content frames' backward flow). Without it, any motion makes ``S_t - S_{t-1}`` the
+    difference of two shifted *stylized* textures, which cannot match the content's even for a
+    perfectly stable stylization (a pan is mostly that term); with it, only changes the motion does
+    not explain count.
+    """
+
+    def __init__(self, flow: str | None = None, threshold: float = 0.7) -> None:
+        self.flow = flow
+        self.threshold = threshold
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None
+        self.total = 0.0
+        self.count = 0
+
+    def add(self, content: np.ndarray, stylized: np.ndarray) -> None:
+        c, s = _as_float(content), _as_float(stylized)
+        if c.shape != s.shape:
+            raise ValueError(f"content {c.shape} and stylized {s.shape} frames differ in size")
+        if self._prev is not None:
+            pc, ps = self._prev
+            if self.flow is None:
+                self.total += float(np.mean(np.abs((s - ps) - (c - pc))))
+            else:
+                backward = optical_flow(c, pc, self.flow)
+                mask = occlusion_mask(backward, optical_flow(pc, c, self.flow), self.threshold)
+                err = np.abs((s - warp(ps, backward)) - (c - warp(pc, backward))).mean(axis=-1)
+                self.total += float(np.sum(mask * err) / max(float(mask.sum()), 1.0))
+            self.count += 1
+        self._prev = (c, s)
+
+    @property
+    def value(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+def temporal_error(contents, stylized, flow: str | None = None) -> float:
+    """:class:`TemporalError` of two equally long frame sequences."""
+    metric = TemporalError(flow)
+    for c, s in zip(contents, stylized, strict=True):
+        metric.add(c, s)
+    return metric.value
+
+
+def _as_float(image: np.ndarray) -> np.ndarray:
+    array = np.asarray(image)
+    return from_uint8(array) if array.dtype == np.uint8 else array.astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+class _CachedCodes:
+    """Engine proxy computing each style's code once per video instead of once per frame."""
+
+    def __init__(self, engine, size: int = 16):
+        self._engine = engine
+        self._codes: OrderedDict[tuple, object] = OrderedDict()
+        self._size = size
+
+    def style_code(self, style: np.ndarray, config):
+        array = np.ascontiguousarray(style)
+        key = (array.shape, hashlib.sha1(array.tobytes()).hexdigest(), config.method)
+        if key not in self._codes:
+            self._codes[key] = self._engine.style_code(style, config)
+            if len(self._codes) > self._size:  # per-frame styles (histogram matching) stay bounded
+                self._codes.popitem(last=False)
+        return self._codes[key]
+
+    def __getattr__(self, name: str):
+        return getattr(self._engine, name)
+
+
+def _guided_teacher(base):
+    """The teacher engine whose ``decode`` first pulls the target towards the previous frame's."""
+    from tfstyle.stylize import TeacherEngine, _to_grid
+
+    class GuidedTeacher(TeacherEngine):
+        """Feature-level smoothing on the relu4_1 targets (AdaIN'd content features, before decoding):
+        ``target + blend · mask · (W(previous target) - target)``, flow and mask averaged onto the
+        feature grid. The previous *target* is used, not the features of the previous output: the
+        decoder re-stylizes whatever it is given, so feeding its output back in compounds the style."""
+
+        frame_shape: tuple[int, int] | None = None  # (h, w) of the frames: a decode of it is untiled
+        guide: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None  # prev, flow, mask, blend
+        last: np.ndarray | None = None  # the (smoothed) target of the frame just decoded; None if tiled
+
+        def decode(self, feats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+            if tuple(shape) != self.frame_shape:  # a tile: its features do not line up with the frame's
+                self.last = None
+                return super().decode(feats, shape)
+            if self.guide is not None and self.guide[0].shape == feats.shape:
+                prev, flow, mask, weight = self.guide
+                grid, k = feats.shape[:2], self.multiple
+                flow_grid = np.stack([_to_grid(flow[..., i], grid, k) for i in (0, 1)], -1) / k
+                m = _to_grid(mask, grid, k).astype(np.float32)
+                feats = feats + (weight * m)[..., None] * (warp(prev, flow_grid.astype(np.float32)) - feats)
+            self.last = np.asarray(feats, np.float32)
+            return super().decode(feats, shape)
+
+    return GuidedTeacher(decoder=base.decoder_path, teacher=base.teacher)
+
+
+# ----------------------------------------------------------------------------- resumable frames
+
+
+@dataclass
+class VideoResult:
+    output: str
+    frames: int  # frames in the output
+    fps: float
+    size: tuple[int, int]  # (width, height)
+    reused: int  # frames found in the sidecar from an interrupted run
+    seconds: float  # stylization wall time (frames computed in this run)
+
+
+def sidecar_path(output: str | os.PathLike) -> str:
+    return os.fspath(output) + SIDECAR_SUFFIX
+
+
+def _frame_file(folder: str, index: int) -> str:
+    return os.path.join(folder, FRAME_NAME.format(index))
+
+
+def _clear_sidecar(folder: str) -> None:
+    """Remove only what this module writes there (frames and state), then the folder if empty."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        stem, ext = os.path.splitext(name)
+        ours = (ext == ".png" and stem.isdigit()) or name.endswith(".feats.npy")
+        if name == STATE_FILE or ours or name.startswith("."):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+
+
+def _open_sidecar(folder: str, state: dict) -> None:
+    """Reuse ``folder`` if it was written for the same input and options, else start it afresh."""
+    path = os.path.join(folder, STATE_FILE)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            same = json.load(fh) == state
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        _clear_sidecar(folder)
+        os.makedirs(folder, exist_ok=True)
+        write_text(path, json.dumps(state, indent=1, sort_keys=True))
+
+
+def _read_frame_png(path: str) -> np.ndarray:
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(path, "cannot read a stylized frame of the interrupted run (delete the folder)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _write_frame_png(path: str, rgb: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise InputError(path, "cannot write a stylized frame")
+
+
+def _mux(folder: str, indices: Sequence[int], output: str, fps: float, size: tuple[int, int]) -> None:
+    fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[os.path.splitext(output)[1].lower()])
+    with atomic_path(output) as tmp:
+        writer = cv2.VideoWriter(tmp, fourcc, float(fps), size)
+        if not writer.isOpened():
+            raise InputError(output, "cannot write this video (OpenCV has no encoder for it)")
+        try:
+            for index in indices:
+                writer.write(cv2.imread(_frame_file(folder, index), cv2.IMREAD_COLOR))
+        finally:
+            writer.release()
+
+
+@dataclass
+class _Previous:
+    """The chain: the previous frame's index, content, stylized output and (teacher) smoothed target."""
+
+    index: int | None = None
+    content: np.ndarray | None = None
+    out: np.ndarray | None = None
+    feats: np.ndarray | None = None
+
+
+def _feats_file(folder: str, index: int) -> str:
+    return os.path.join(folder, f"{index:06d}.feats.npy")
+
+
+def _save_feats(folder: str, index: int, feats: np.ndarray | None, older: int | None) -> None:
+    """Keep the latest frame's smoothed target for a resumed run (only the latest: they are large)."""
+    if feats is not None:
+        with atomic_path(_feats_file(folder, index)) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, feats)
+    if older is not None:
+        with contextlib.suppress(OSError):
+            os.remove(_feats_file(folder, older))
+
+
+def _load_feats(folder: str, index: int) -> np.ndarray | None:
+    try:
+        return np.load(_feats_file(folder, index))
+    except (OSError, ValueError):
+        return None
+
+
+def _digest(value) -> str:
+    array = np.ascontiguousarray(np.asarray(value))
+    return hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
+
+
+_NOT_IN_STATE = ("max_frames", "keep_frames")  # a longer or kept run reuses the same frames
+
+
+def _state(info: VideoInfo, config, video: VideoConfig, engine, styles, weights, masks) -> dict:
+    """Everything that decides the frames' pixels; a sidecar made under another state is discarded."""
+    options = {
+        "stylize": dataclasses.asdict(config),
+        "video": {k: v for k, v in dataclasses.asdict(video).items() if k not in _NOT_IN_STATE},
+        "engine": [type(engine).__name__, getattr(engine, "name", "")]
+        + [str(p) for p in (getattr(engine, "paths", None) or [getattr(engine, "decoder_path", "")])],
+        "styles": [_digest(s) for s in styles],
+        "weights": None if weights is None else [float(w) for w in weights],
+        "masks": None if masks is None else [_digest(m) for m in masks],
+    }
+    blob = json.dumps(options, sort_keys=True, default=str).encode()
+    return {
+        "input": os.path.abspath(info.path),
+        "input_bytes": os.path.getsize(info.path),
+        "size": [info.width, info.height],
+        "fps": info.fps,
+        "options": hashlib.sha1(blob).hexdigest(),
+    }
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+def stylize_video(
+    source: str | os.PathLike,
+    output: str | os.PathLike,
+    styles,
+    *,
+    weights: Sequence[float] | str | None = None,
+    masks=None,
+    config=None,
+    video: VideoConfig | None = None,
+    engine=None,
+    callback: Callable[[int, int | None], None] | None = None,
+    **options,
+) -> VideoResult:
+    """Stylize the video ``source`` into ``output`` at its frame rate and size; resumable after a crash.
+
+    ``styles``, ``weights``, ``masks``, ``config`` (:class:`tfstyle.stylize.StylizeConfig`; its
+    ``size`` is the long side frames are stylized at, then resized back) and ``engine`` are as for
+    :func:`tfstyle.stylize.stylize`; ``video`` holds the temporal options, and ``options``
+    override fields of either config. ``callback(done, total)`` follows the frames (total is None
+    when the container does not say).
+    """
+    from tfstyle import stylize as S
+
+    video_fields = {f.name for f in dataclasses.fields(VideoConfig)}
+    video = dataclasses.replace(
+        video or VideoConfig(), **{k: v for k, v in options.items() if k in video_fields}
+    ).validate()
+    config = dataclasses.replace(
+        config or S.StylizeConfig(), **{k: v for k, v in options.items() if k not in video_fields}
+    ).validate()
+    output = os.fspath(output)
+    check_output_path(output)
+    info = probe(source)
+    start, limit = int(video.start), video.max_frames
+    if info.frames is not None and start >= info.frames:
+        raise InputError(info.path, f"start frame {start} is past the end ({info.frames} frames)")
+    total = None if info.frames is None else info.frames - start
+    if limit is not None:
+        total = int(limit) if total is None else min(total, int(limit))
+
+    # styles are loaded and sized once, at the size stylize() would give them for every frame
+    shape = (info.height, info.width)
+    work = _work_shape(shape, config.size)
+    style_long = int(config.style_size or min(max(work), S.STYLE_MAX))
+    style_images = [S._as_image(s, "style") for s in S._styles_list(styles)]
+    style_images = [resize(s, style_long) if max(s.shape[:2]) != style_long else s for s in style_images]
+    blend = S._blend_weights(weights, len(style_images))
+    mask_arrays = S._load_masks(masks, work, len(style_images))
+
+    base = S.get_engine(engine, config)
+    getattr(base, "check", lambda _c: None)(config)
+    guided = None
+    if video.feature_smoothing and isinstance(base, S.TeacherEngine) and float(video.blend) > 0.0:
+        guided = _guided_teacher(base)
+        guided.frame_shape = work
+    eng = _CachedCodes(guided or base)
+    output_blend = video.consistency or (video.feature_smoothing and guided is None)
+    frame_config = dataclasses.replace(config, size=None)
+
+    folder = sidecar_path(output)
+    _open_sidecar(folder, _state(info, config, video, base, style_images, blend, mask_arrays))
+
+    def to_work(frame: np.ndarray) -> np.ndarray:  # also how a saved 8-bit frame enters the chain
+        image = from_uint8(frame)
+        return image if image.shape[:2] == work else resize_to(image, work)
+
+    indices: list[int] = []
+    prev = _Previous()
+    reused, busy = 0, 0.0
+    for offset, frame in enumerate(read_frames(info.path, start, limit)):
+        index = start + offset
+        content = to_work(frame)
+        path = _frame_file(folder, index)
+        if os.path.isfile(path):
+            reused += 1
+            prev.out = prev.feats = None  # loaded only if the next frame has to be computed
+        else:
+            if prev.index is not None and prev.out is None:
+                prev.out = to_work(_read_frame_png(_frame_file(folder, prev.index)))
+                prev.feats = _load_feats(folder, prev.index) if guided is not None else None
+            tic = time.perf_counter()
+            backward = warped = mask = None
+            if video.temporal and prev.out is not None:
+                backward = optical_flow(content, prev.content, video.flow)
+                mask = occlusion_mask(
+                    backward, optical_flow(prev.content, content, video.flow), video.occlusion
+                )
+                warped = warp(prev.out, backward)
+            if guided is not None:
+                guided.last = None
+                ok = prev.feats is not None and backward is not None
+                guided.guide = (prev.feats, backward, mask, float(video.blend)) if ok else None
+            out = S.stylize(
+                content, style_images, weights=blend, masks=mask_arrays, config=frame_config, engine=eng
+            )
+            if warped is not None and output_blend:
+                out = temporal_blend(out, warped, mask, video.blend)
+            saved = to_uint8(out if out.shape[:2] == shape else resize_to(out, shape))
+            if guided is not None:  # the features first: a frame's PNG means all of it is on disk
+                prev.feats = guided.last
+                _save_feats(folder, index, prev.feats, prev.index)
+            _write_frame_png(path, saved)
+            busy += time.perf_counter() - tic
+            prev.out = to_work(saved)
+        indices.append(index)
+        prev.content, prev.index = content, index
+        if callback is not None:
+            callback(len(indices), total)
+    if guided is not None:
+        guided.guide = guided.last = None
+    if not indices:
+        raise InputError(info.path, f"no frames from frame {start} on")
+    _mux(folder, indices, output, info.fps, (info.width, info.height))
+    if not video.keep_frames:
+        _clear_sidecar(folder)
+    return VideoResult(output, len(indices), info.fps, (info.width, info.height), reused, busy)
+
+
+def _work_shape(shape: tuple[int, int], size: int | None) -> tuple[int, int]:
+    """(height, width) frames are stylized at: the long side ``size``, rounded as ``images.resize``."""
+    if size is None:
+        return shape
+    scale = int(size) / max(shape)
+    return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
