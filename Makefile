@@ -47,6 +47,9 @@ export-tflite: ## QAT fine-tuning, every TFLite variant + manifest in export/out
 bench: ## phone-like CPU benchmark of export/out/*.tflite vs Magenta -> docs/BENCHMARKS.md (minutes)
 	$(PY) -m export.bench
 
+bench-video: ## video temporal consistency and throughput per engine -> docs/QUALITY.md, BENCHMARKS.md
+	$(PY) -m benchmarks.video
+
 .PHONY: serve
 PORT ?= 8000
 serve: ## the local web app on http://127.0.0.1:$(PORT) (PORT=8080 make serve to change it)

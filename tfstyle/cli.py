@@ -12,7 +12,7 @@ import sys
 
 from tfstyle.errors import guarded
 
-COMMANDS = ("stylize", "optimize", "evaluate", "demo", "serve")
+COMMANDS = ("stylize", "optimize", "evaluate", "demo", "serve", "video")
 
 
 def build_parser() -> argparse.ArgumentParser:
