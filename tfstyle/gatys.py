@@ -3,23 +3,32 @@
 The VGG19 extractor runs once per step and feeds the content, style and (optionally masked,
 multi-style) terms; targets are computed once up front. Adam runs in TensorFlow; L-BFGS uses
 SciPy's L-BFGS-B with TensorFlow gradients and box constraints [0, 1].
+
+Regions (``--mask`` PNGs or a label map, :mod:`tfstyle.labels`) are feathered into a soft partition
+exactly as for the feed-forward engines (:func:`tfstyle.masks.soft_regions`); each region adds its
+own masked style term, scaled by the region's strength, and pixels outside every region stay the
+content's. Semantic Gram matching: when a region's style image has a label map of its own, the
+region's targets are the statistics of the style's pixels with the same labels (the masked
+``losses.style_targets``), so the sky of the content takes the texture of the sky of the style.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from tfstyle import labels as labels_mod
 from tfstyle import losses
 from tfstyle._keras import tf
 from tfstyle.color import check_mode, match_color, transfer_luminance
 from tfstyle.errors import TfstyleError
 from tfstyle.features import CONTENT_LAYER, STYLE_LAYERS, VGGFeatures
-from tfstyle.images import resize
-from tfstyle.masks import check_count as check_mask_count
+from tfstyle.images import load_image, resize
+from tfstyle.masks import RegionSpec, auto_sigma, region_specs, soft_regions
 from tfstyle.precision import policy_scope
 
 
@@ -42,6 +51,7 @@ class GatysConfig:
     precision: str = "auto"
     preserve_color: str = "none"  # "none", "luminance" or "histogram"
     style_scale: float = 1.0  # style image short side relative to the content's
+    feather: float | None = None  # region edge sigma in px; None = 1.5% of the short side; 0 = hard
     seed: int = 0
 
     def schedule(self) -> losses.WeightSchedule:
@@ -62,6 +72,8 @@ class GatysConfig:
             raise TfstyleError(f"style loss must be 'gram' or 'mean_std', not {self.style_loss!r}")
         if self.steps < 1:
             raise TfstyleError("steps must be at least 1")
+        if self.feather is not None and not float(self.feather) >= 0:
+            raise TfstyleError(f"feather must be >= 0 px, not {self.feather}")
         check_mode(self.preserve_color)
 
 
@@ -74,11 +86,14 @@ class GatysResult:
 
 
 class StyleObjective:
-    """Content + (blended or region-masked) style + TV objective over one feature pass.
+    """Content + (blended or per-region) style + TV objective over one feature pass.
 
-    ``styles`` is a list of images whose statistics are blended with ``style_weights`` into one
-    target, matched everywhere or, with a single mask, inside that region only; with one HxW
-    mask per style, each style is matched inside its own region.
+    Without regions, ``styles`` are blended with ``style_weights`` into one target matched
+    everywhere. ``masks`` (one for the blended styles, or one per style) or ``regions``
+    (:class:`tfstyle.masks.RegionSpec`, e.g. from a label map) are feathered by ``config.feather``
+    into a soft partition; each region matches its own (blended) styles inside its weight, its term
+    scaled by its strength. ``style_labels`` (one per style, or None) make a region's targets those
+    of the style's pixels with the region's labels.
     """
 
     def __init__(
@@ -89,28 +104,26 @@ class StyleObjective:
         config: GatysConfig,
         style_weights: Sequence[float] | None = None,
         masks: Sequence[np.ndarray] | None = None,
+        regions: Sequence[RegionSpec] | None = None,
+        style_labels: Sequence | None = None,
     ):
         self.extractor, self.config = extractor, config
         style_weights = list(style_weights or [1.0] * len(styles))
         if len(style_weights) != len(styles):
             raise TfstyleError(f"{len(styles)} styles but {len(style_weights)} blend weights")
-        if masks is not None:
-            check_mask_count(len(masks), len(styles))
+        if regions is None and masks is not None:
+            regions = region_specs(masks, len(styles), style_weights)
         short = round(min(content.shape[:2]) * config.style_scale)
         self.content_feats = {k: v for k, v in extractor(content[None]).items() if k in config.content_layers}
-        targets = [
-            losses.style_targets(extractor(resize(s, short, side="short")[None]), tuple(config.style_layers))
-            for s in styles
-        ]
-        if masks is None or len(masks) == 1:
-            mask = None if masks is None else tf.constant(masks[0][None, :, :, None], tf.float32)
-            self.terms = [(losses.StyleTargets.blend(targets, style_weights), 1.0, mask)]
+        styles = [resize(s, short, side="short") for s in styles]
+        self._style_feats = [extractor(s[None]) for s in styles]
+        self._whole = [losses.style_targets(f, tuple(config.style_layers)) for f in self._style_feats]
+        self.region = None
+        if regions is None:
+            self.terms = [(losses.StyleTargets.blend(self._whole, style_weights), 1.0, None)]
         else:
-            total = float(sum(style_weights))
-            self.terms = [
-                (t, w / total * len(styles), tf.constant(m[None, :, :, None], tf.float32))
-                for t, w, m in zip(targets, style_weights, masks)
-            ]
+            self._style_labels = self._load_style_labels(style_labels, styles)
+            self.terms = self._region_terms(regions, content.shape)
         self.content_layers = dict(config.content_layers)
         self.style_layers = [dict(config.style_layers) for _ in self.terms]
         if config.balance_layers:
@@ -119,12 +132,44 @@ class StyleObjective:
                 losses.balanced_weights(t, config.style_loss, config.style_layers) for t, _, _ in self.terms
             ]
         self.schedule = config.schedule()
-        self.region = None
-        if masks is not None:
-            region = np.clip(np.sum(np.stack(masks), axis=0), 0.0, 1.0)
-            if region.min() < 1.0:  # pixels outside every mask stay the content's
-                self.region = tf.constant(region[None, :, :, None], tf.float32)
-                self.content = tf.constant(content[None], tf.float32)
+        if self.region is not None:
+            self.content = tf.constant(content[None], tf.float32)
+
+    @staticmethod
+    def _load_style_labels(style_labels, styles: Sequence[np.ndarray]) -> list:
+        """Each style's label map at the size its features are taken at (nearest neighbour), or None."""
+        style_labels = list(style_labels or [None] * len(styles))
+        if len(style_labels) != len(styles):
+            raise TfstyleError(f"{len(style_labels)} style label maps for {len(styles)} styles")
+        return [
+            None if lab is None else labels_mod.load_labels(lab, s.shape[:2])
+            for lab, s in zip(style_labels, styles)
+        ]
+
+    def _region_terms(self, regions: Sequence[RegionSpec], shape: tuple[int, ...]) -> list:
+        """(targets, strength, soft mask) per region; sets ``self.region``, the styled part of the image."""
+        sigma = auto_sigma(shape) if self.config.feather is None else float(self.config.feather)
+        weights, rest = soft_regions(regions, sigma)
+        if rest is not None:  # pixels outside every region stay the content's
+            self.region = tf.constant((1.0 - rest)[None, :, :, None], tf.float32)
+        terms = []
+        for spec, weight in zip(regions, weights):
+            targets = [self._targets(i, spec) for i in spec.styles]
+            blended = losses.StyleTargets.blend(targets, list(spec.blend)) if len(targets) > 1 else targets[0]
+            terms.append((blended, float(spec.strength), tf.constant(weight[None, :, :, None], tf.float32)))
+        return terms
+
+    def _targets(self, index: int, spec: RegionSpec) -> losses.StyleTargets:
+        """Style ``index``'s targets for ``spec``: its pixels with the region's labels (semantic),
+        else the whole style."""
+        lab = self._style_labels[index]
+        if lab is None or not spec.labels:
+            return self._whole[index]
+        mask = labels_mod.style_region(lab, spec.labels, lab.shape)
+        if mask is None:
+            return self._whole[index]
+        mask = tf.constant(mask[None, :, :, None], tf.float32)
+        return losses.style_targets(self._style_feats[index], tuple(self.config.style_layers), mask=mask)
 
     def compose(self, image):
         """The image the objective sees: optimised pixels inside the masks, content outside."""
@@ -156,27 +201,42 @@ def optimize(
     *,
     style_weights: Sequence[float] | None = None,
     masks: Sequence[np.ndarray] | None = None,
+    labels: labels_mod.LabelMap | None = None,
     callback: Callable[[int, dict, Callable[[], np.ndarray]], None] | None = None,
     extractor: VGGFeatures | None = None,
 ) -> GatysResult:
     """Stylize ``content`` (HxWx3 float in [0,1]) towards ``styles``.
 
+    ``masks`` (HxW, at the content's size) or ``labels`` (:class:`tfstyle.labels.LabelMap`: per-class
+    styles and strengths, and with ``style_labels`` semantic Gram matching) confine styles to regions.
     ``callback(step, terms, get_image)`` is called after every step (progress bars, snapshots);
     ``get_image()`` materialises the current image only when needed.
     """
     config = config or GatysConfig()
     config.validate()
-    if not styles:
-        raise TfstyleError("at least one style image is needed")
     content = np.asarray(content, np.float32)
     styles = [np.asarray(s, np.float32) for s in styles]
+    regions = style_labels = None
+    if labels is not None:
+        if masks is not None:
+            raise TfstyleError("give region masks or a label map, not both")
+        weights = list(style_weights or [1.0] * len(styles))
+        label_map = labels_mod.as_label_map(labels)
+        plan = labels_mod.plan_regions(label_map, content.shape[:2], len(styles), weights)
+        styles += [_style_image(s) for s in plan.styles]
+        style_weights = weights + [1.0] * len(plan.styles)
+        regions, style_labels = plan.regions, plan.style_labels
+    if not styles:
+        raise TfstyleError("at least one style image is needed")
     if config.preserve_color == "histogram":
         styles = [match_color(s, content) for s in styles]
     layers = tuple(config.content_layers) + tuple(config.style_layers)
     with policy_scope(config.precision) as precision:
         if extractor is None or not set(layers) <= set(extractor.layers):
             extractor = VGGFeatures(layers, pooling=config.pooling)
-        objective = StyleObjective(extractor, content, styles, config, style_weights, masks)
+        objective = StyleObjective(
+            extractor, content, styles, config, style_weights, masks, regions, style_labels
+        )
         if config.init == "content":
             init = content
         else:
@@ -188,6 +248,10 @@ def optimize(
     if config.preserve_color == "luminance":
         image = transfer_luminance(image, content)
     return GatysResult(image, history, sec, precision)
+
+
+def _style_image(style) -> np.ndarray:
+    return load_image(style) if isinstance(style, (str, os.PathLike)) else np.asarray(style, np.float32)
 
 
 def _terms_to_float(terms: dict) -> dict:

@@ -7,15 +7,29 @@ same region logic as the teacher. Masks are float H x W arrays in [0, 1], white 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from tfstyle.errors import TfstyleError
 
-__all__ = ["DEFAULT_FEATHER", "auto_sigma", "coverage", "feather", "normalize_masks"]
+__all__ = [
+    "DEFAULT_FEATHER",
+    "RegionSpec",
+    "auto_sigma",
+    "coverage",
+    "feather",
+    "normalize_masks",
+    "region_specs",
+    "soft_regions",
+]
 
 DEFAULT_FEATHER = 0.015
 """Default Gaussian sigma of the mask edges as a fraction of the image's short side."""
+
+
+REST_EPS = 1e-5
+"""Unstyled weights below this are float rounding (feathered label regions sum to 1 - 1e-7)."""
 
 
 def auto_sigma(shape: tuple[int, ...], fraction: float = DEFAULT_FEATHER) -> float:
@@ -91,6 +105,7 @@ def normalize_masks(masks: Sequence, *, unstyled: bool = True) -> tuple[list[np.
         scale = np.where(total > 1.0, 1.0 / np.maximum(total, 1.0), 1.0).astype(np.float32)
         weights = [a * scale for a in arrays]
         rest = np.clip(1.0 - np.minimum(total, 1.0), 0.0, 1.0).astype(np.float32)
+        rest[rest < REST_EPS] = 0.0  # rounding of feathered partitions, not an unstyled pixel
         return weights, (rest if rest.max() > 0.0 else None)
     empty = total <= 0.0
     safe = np.where(empty, 1.0, total)
@@ -108,3 +123,37 @@ def check_count(n_masks: int, n_styles: int) -> None:
     """Masks apply to all styles (one) or each to its own style (one per style)."""
     if n_masks not in (1, n_styles):
         raise TfstyleError(f"{n_masks} masks for {n_styles} styles: give one mask, or one per style")
+
+
+@dataclass
+class RegionSpec:
+    """A region before feathering: where (``mask``), which styles (indices, mixed by ``blend``), how much.
+
+    Every engine builds its regions from these, whether they came from ``--mask`` PNGs or from a
+    label map, so masks and labels share one path. ``strength`` in [0, 1] scales the style of this
+    region only (as ``alpha`` does for the whole image); ``labels`` are the label-map classes the
+    region covers, which semantic Gatys uses to pick the matching part of a labelled style image.
+    """
+
+    mask: np.ndarray
+    styles: tuple[int, ...]
+    blend: tuple[float, ...]
+    strength: float = 1.0
+    labels: tuple[int, ...] = ()
+
+
+def region_specs(masks: Sequence, n_styles: int, blend: Sequence[float]) -> list[RegionSpec]:
+    """``--mask`` semantics: one mask for the blended styles, or one mask per style (blend unused)."""
+    check_count(len(masks), n_styles)
+    if len(masks) == 1:
+        return [RegionSpec(_as_mask(masks[0]), tuple(range(n_styles)), tuple(float(w) for w in blend))]
+    return [RegionSpec(_as_mask(m), (i,), (1.0,)) for i, m in enumerate(masks)]
+
+
+def soft_regions(specs: Sequence[RegionSpec], sigma_px: float) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Feather every region's mask by ``sigma_px`` and make them a soft partition (:func:`normalize_masks`).
+
+    Feathering is linear, so the hard masks of a label map (a partition) stay a partition of unity:
+    two neighbouring regions cross-fade over the edge and nothing is left unstyled between them.
+    """
+    return normalize_masks([feather(s.mask, sigma_px) for s in specs])

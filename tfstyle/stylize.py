@@ -10,6 +10,9 @@
   Gaussian (:func:`tfstyle.masks.feather`) and normalised to a soft partition
   (:func:`tfstyle.masks.normalize_masks`): each style gets its own region, and pixels no mask
   covers keep the content. With one mask per style the blend weights are not used.
+* **Label maps**: ``labels`` (a :class:`tfstyle.labels.LabelMap`, or a bare label image) give each
+  class its own style and strength; they become the same feathered regions as masks, and each
+  region's ``strength`` scales its style as ``alpha`` does the whole image's.
 * **Colour**: ``preserve_color="histogram"`` matches each style's colours to the content before
   encoding, ``"luminance"`` keeps only the stylized luminance afterwards.
 * **Tiling**: images larger than ``config.tile`` (auto: :data:`AUTO_TILE` when a side exceeds it)
@@ -144,11 +147,13 @@ class StylizeConfig:
 
 @dataclass
 class Region:
-    """Where (``weight``, H x W; None = everywhere) which styles (``codes``, mixed by ``blend``) apply."""
+    """Where (``weight``, H x W; None = everywhere) which styles (``codes``, mixed by ``blend``) apply,
+    and how strongly (``strength``: this region's alpha, on top of ``config.alpha``)."""
 
     weight: np.ndarray | None
     codes: list
     blend: list[float]
+    strength: float = 1.0
 
 
 # ----------------------------------------------------------------------------- engines
@@ -423,12 +428,11 @@ class StudentEngine:
         plan: tiling.TilePlan | None = None,
         callback: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        if float(config.alpha) < 1.0:
+        alpha = float(config.alpha)
+        if alpha < 1.0 or any(r.strength < 1.0 for r in regions):
             v_content = self.content_code(content, config)
-            regions = [
-                Region(r.weight, [self.mix(self.blend(r.codes, r.blend), v_content, config.alpha)], [1.0])
-                for r in regions
-            ]
+            mixed = [self.mix(self.blend(r.codes, r.blend), v_content, alpha * r.strength) for r in regions]
+            regions = [Region(r.weight, [code], [1.0]) for r, code in zip(regions, mixed)]
             config = dataclasses.replace(config, alpha=1.0)
         return _render_generic(self, content, regions, rest, config, plan, callback)
 
@@ -529,10 +533,17 @@ def _apply(feats: np.ndarray, transform) -> np.ndarray:
     return (feats @ matrix if matrix.ndim == 2 else feats * matrix) + shift
 
 
+def _styled(feats: np.ndarray, region: Region, transform) -> np.ndarray:
+    """The region's target mixed with the content features by its strength (feature-level alpha)."""
+    target = _apply(feats, transform)
+    strength = float(region.strength)
+    return target if strength >= 1.0 else strength * target + (1.0 - strength) * feats
+
+
 def _mix(feats: np.ndarray, regions: Sequence[Region], transforms, box: tiling.Box, multiple: int):
     """Each region's target weighted by its mask on the feature grid; the content features elsewhere."""
     if len(regions) == 1 and regions[0].weight is None:
-        return _apply(feats, transforms[0])
+        return _styled(feats, regions[0], transforms[0])
     grid = feats.shape[:2]
     out = np.zeros_like(feats)
     covered = np.zeros(grid, np.float32)
@@ -542,7 +553,7 @@ def _mix(feats: np.ndarray, regions: Sequence[Region], transforms, box: tiling.B
         else:
             w = _to_grid(region.weight[box.slices], grid, multiple).astype(np.float32)
         if w.any():
-            out += w[..., None] * _apply(feats, transform)
+            out += w[..., None] * _styled(feats, region, transform)
         covered += w
     rest = np.clip(1.0 - covered, 0.0, 1.0)
     return out + rest[..., None] * feats
@@ -562,9 +573,12 @@ def _render_generic(
     total = len(regions) * (len(plan) if plan else 1)
     for r, region in enumerate(regions):
         code = engine.blend(region.codes, region.blend) if len(region.codes) > 1 else region.codes[0]
+        cfg = config
+        if region.strength < 1.0:  # the region's strength is its alpha
+            cfg = dataclasses.replace(config, alpha=float(config.alpha) * region.strength)
 
-        def fn(tile: np.ndarray, code=code) -> np.ndarray:
-            return engine.stylize_tile(tile, code, config)
+        def fn(tile: np.ndarray, code=code, cfg=cfg) -> np.ndarray:
+            return engine.stylize_tile(tile, code, cfg)
 
         def tile_done(i: int, _n: int, r=r) -> None:
             if callback is not None:
@@ -621,11 +635,11 @@ def _as_image(image, what: str) -> np.ndarray:
     return np.clip(np.nan_to_num(array), 0.0, 1.0)
 
 
-def _styles_list(styles) -> list:
+def _styles_list(styles, required: bool = True) -> list:
     if isinstance(styles, (str, os.PathLike)) or (isinstance(styles, np.ndarray) and styles.ndim in (2, 3)):
         return [styles]
-    styles = list(styles)
-    if not styles:
+    styles = list(styles or [])
+    if not styles and required:
         raise TfstyleError("at least one style image is needed")
     return styles
 
@@ -669,15 +683,36 @@ def _load_masks(masks, shape: tuple[int, int], n_styles: int) -> list[np.ndarray
     return out
 
 
-def _regions(codes: list, weights: list[float], masks, shape, config: StylizeConfig):
-    if masks is None:
+def _region_specs(labels, masks, image: np.ndarray, styles: list, blend: list[float]):
+    """Region specs from a label map or from masks (None: the styles apply everywhere); a label
+    map's own styles are appended to ``styles``."""
+    if labels is None:
+        mask_arrays = _load_masks(masks, image.shape[:2], len(styles))
+        return None if mask_arrays is None else masks_mod.region_specs(mask_arrays, len(styles), blend)
+    from tfstyle.labels import as_label_map, plan_regions
+
+    if masks is not None:
+        raise TfstyleError("give region masks or a label map, not both")
+    plan = plan_regions(as_label_map(labels), image.shape[:2], len(styles), blend)
+    if any(x is not None for x in plan.style_labels):
+        raise TfstyleError(
+            "style label maps (semantic Gram matching) are for Gatys optimisation (tfstyle optimize); "
+            "feed-forward engines match whole styles"
+        )
+    styles.extend(_as_image(s, "style") for s in plan.styles)
+    return plan.regions
+
+
+def _regions(codes: list, weights: list[float], specs, shape, config: StylizeConfig):
+    if specs is None:
         return [Region(None, codes, weights)], None
     sigma = masks_mod.auto_sigma(shape) if config.feather is None else float(config.feather)
-    feathered = [masks_mod.feather(m, sigma) for m in masks]
-    parts, rest = masks_mod.normalize_masks(feathered)
-    if len(parts) == 1:
-        return [Region(parts[0], codes, weights)], rest
-    return [Region(w, [c], [1.0]) for w, c in zip(parts, codes)], rest
+    parts, rest = masks_mod.soft_regions(specs, sigma)
+    regions = [
+        Region(w, [codes[i] for i in s.styles], list(s.blend), float(s.strength))
+        for w, s in zip(parts, specs)
+    ]
+    return regions, rest
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -689,6 +724,7 @@ def stylize(
     *,
     weights: Sequence[float] | str | None = None,
     masks=None,
+    labels=None,
     config: StylizeConfig | None = None,
     engine: str | Engine | None = None,
     output: str | os.PathLike | None = None,
@@ -698,8 +734,9 @@ def stylize(
     """Stylize ``content`` with ``styles``; returns float32 H x W x 3 in [0, 1].
 
     ``content``/``styles``/``masks`` are arrays or paths (one style or a list); ``weights`` blend
-    the styles (a list or "0.7,0.3"); ``options`` override fields of ``config``
-    (:class:`StylizeConfig`: ``alpha``, ``size``, ``preserve_color``, ``tile``, ``overlap``,
+    the styles (a list or "0.7,0.3"); ``labels`` is a :class:`tfstyle.labels.LabelMap` (per-class
+    styles and strengths; its own styles may stand in for ``styles``); ``options`` override fields
+    of ``config`` (:class:`StylizeConfig`: ``alpha``, ``size``, ``preserve_color``, ``tile``, ``overlap``,
     ``method``, ``feather``, ...). ``output`` also writes the result; ``callback(done, total)``
     reports tiles.
 
@@ -711,13 +748,13 @@ def stylize(
         from tfstyle.images import resize
 
         image = resize(image, int(config.size))
-    style_images = [_as_image(s, "style") for s in _styles_list(styles)]
+    style_images = [_as_image(s, "style") for s in _styles_list(styles, required=labels is None)]
+    blend = _blend_weights(weights, len(style_images))
+    specs = _region_specs(labels, masks, image, style_images, blend)
     style_long = int(config.style_size or min(max(image.shape[:2]), STYLE_MAX))
     from tfstyle.images import resize
 
     style_images = [resize(s, style_long) if max(s.shape[:2]) != style_long else s for s in style_images]
-    blend = _blend_weights(weights, len(style_images))
-    mask_arrays = _load_masks(masks, image.shape[:2], len(style_images))
     if config.preserve_color == "histogram":
         style_images = [match_color(s, image) for s in style_images]
 
@@ -726,7 +763,7 @@ def stylize(
     if check is not None:
         check(config)
     codes = [eng.style_code(s, config) for s in style_images]
-    regions, rest = _regions(codes, blend, mask_arrays, image.shape[:2], config)
+    regions, rest = _regions(codes, blend, specs, image.shape[:2], config)
     tile = config.tile_for(image.shape)
     plan = None
     if tile:

@@ -5,7 +5,26 @@ from __future__ import annotations
 import argparse
 import os
 
-from tfstyle.commands._common import add_precision, add_style_inputs, parse_weights, progress
+from tfstyle.commands._common import (
+    add_label_inputs,
+    add_precision,
+    add_style_inputs,
+    one_line_warnings,
+    parse_weights,
+    progress,
+)
+
+EPILOG = """\
+examples:
+  tfstyle optimize photo.jpg --style wave.jpg -o out.png
+  tfstyle optimize photo.jpg --style a.jpg --style b.jpg --mask left.png --mask right.png -o out.png
+  tfstyle optimize photo.jpg --labels seg.png --label-map classes.json -o out.png
+  tfstyle optimize photo.jpg --style painting.jpg --labels seg.png --style-labels painting_seg.png -o out.png
+
+Regions (--mask or --labels) are feathered by --feather and each matches its own style inside
+itself; a class's strength scales its style term. With --style-labels each class of the content
+matches the same class of the style image (semantic Gram matching).
+"""
 
 
 def register(sub) -> None:
@@ -14,10 +33,20 @@ def register(sub) -> None:
         help="stylize by optimising the image itself (Gatys et al.): slow, highest quality",
         description="Optimise an image so its VGG19 features match CONTENT's and its feature "
         "statistics match STYLE's.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("content", help="content image")
     p.add_argument("style_image", nargs="?", help="style image (or use --style, repeatable)")
     add_style_inputs(p)
+    add_label_inputs(p, semantic=True)
+    p.add_argument(
+        "--feather",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="region edge blur in px (default 1.5%% of the short side; 0 = hard)",
+    )
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, ...)")
     p.add_argument("--size", type=int, default=512, help="long side of the output in px (default 512)")
     p.add_argument("--steps", type=int, default=300)
@@ -43,11 +72,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfstyle.commands._common import load_style_inputs
+    from tfstyle.commands._common import load_label_inputs, load_style_inputs
     from tfstyle.images import load_image, save_image
 
     content = load_image(args.content, size=args.size)
     styles, masks = load_style_inputs(args, content.shape[:2])
+    labels = load_label_inputs(args)
     weights = parse_weights(args.weights, len(styles))
 
     from tfstyle.gatys import GatysConfig, optimize
@@ -66,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         pooling=args.pooling,
         precision=args.precision,
         preserve_color=args.preserve_color,
+        feather=args.feather,
         seed=args.seed,
     )
     config.validate()
@@ -78,8 +109,10 @@ def run(args: argparse.Namespace) -> int:
         if args.snapshot_every and (step + 1) % args.snapshot_every == 0:
             save_image(f"{stem}.step{step + 1:05d}{ext}", get_image())
 
-    with bar:
-        result = optimize(content, styles, config, style_weights=weights, masks=masks, callback=on_step)
+    with bar, one_line_warnings():
+        result = optimize(
+            content, styles, config, style_weights=weights, masks=masks, labels=labels, callback=on_step
+        )
     save_image(args.output, result.image)
     first, last = result.history[0]["total"], result.history[-1]["total"]
     if not args.quiet:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from tfstyle.commands._common import add_style_inputs, parse_weights, progress
+from tfstyle.commands._common import add_label_inputs, add_style_inputs, parse_weights, progress
 from tfstyle.errors import InputError, TfstyleError
 
 EPILOG = """\
@@ -14,10 +14,12 @@ examples:
   tfstyle stylize photo.jpg --style la_muse.jpg -o out.jpg
   tfstyle stylize photo.jpg --style a.jpg --style b.jpg --weights 0.7,0.3 --alpha 0.8 -o out.png
   tfstyle stylize photo.jpg --style a.jpg --style b.jpg --mask sky.png --mask ground.png -o out.png
+  tfstyle stylize photo.jpg --labels seg.png --label-map classes.json -o out.png
   tfstyle stylize photos/ --style udnie.jpg --preserve-color luminance -o stylized/
 
 With one --mask per style each style fills its own region (the blend weights are then unused);
 with a single --mask the (blended) styles fill it. Pixels no mask covers keep the content.
+--labels/--label-map give each class of a label map its own style and strength instead.
 Images with a side above --tile px are processed in overlapping tiles, so memory is bounded by
 the tile, not the photo.
 """
@@ -40,6 +42,7 @@ def register(sub) -> None:
     p.add_argument("content", help="content image, or a folder of images (batch mode)")
     p.add_argument("style_image", nargs="?", help="style image (or use --style, repeatable)")
     add_style_inputs(p)
+    add_label_inputs(p)
     p.add_argument("-o", "--output", required=True, help="output image, or output folder in batch mode")
     p.add_argument("--alpha", type=float, default=1.0, help="style strength from 0 (content) to 1 (default)")
     p.add_argument("--size", type=int, help="long side of the output in px (default: the content's)")
@@ -124,11 +127,13 @@ def _config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfstyle.commands._common import load_style_inputs
+    from tfstyle.commands._common import load_label_inputs, load_style_inputs, one_line_warnings
     from tfstyle.images import load_image
 
     config = _config(args)
     batch = os.path.isdir(args.content)
+    if batch and args.labels:
+        raise TfstyleError("--labels is the label map of one image; it cannot be used with a folder")
     contents = _folder_images(args.content) if batch else [args.content]
     out_dir = args.output if batch or os.path.isdir(args.output) else None
     if out_dir is None:
@@ -140,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
     # every input is read and checked before TensorFlow is imported, so bad input fails fast
     styles, masks = load_style_inputs(args)
+    labels = load_label_inputs(args)
     weights = parse_weights(args.weights, len(styles))
     first = None if batch else load_image(args.content, size=args.size)
 
@@ -159,16 +165,18 @@ def run(args: argparse.Namespace) -> int:
     def one(path: str, image, callback=None) -> str:
         image = load_image(path, size=args.size) if image is None else image
         # the image is already at its final size; masks are resized to it inside stylize
-        result = stylize(
-            image,
-            styles,
-            weights=weights,
-            masks=masks,
-            config=config,
-            engine=engine,
-            callback=callback,
-            size=None,
-        )
+        with one_line_warnings():
+            result = stylize(
+                image,
+                styles,
+                weights=weights,
+                masks=masks,
+                labels=labels,
+                config=config,
+                engine=engine,
+                callback=callback,
+                size=None,
+            )
         dest = _batch_output(out_dir, path) if out_dir else args.output
         save_image(dest, result)
         return dest
