@@ -17,8 +17,7 @@ import json
 import os
 import shutil
 
-import numpy as np
-
+from export.calibration import calibration_sets
 from tfstyle.assets import (
     STUDENT_PREDICTOR,
     STUDENT_PREDICTOR_TFLITE,
@@ -34,46 +33,6 @@ def _source(path: str) -> str:
     """Which weights a model was converted from: path and content hash."""
     with open(path, "rb") as fh:
         return f"{os.path.relpath(path)} sha256:{hashlib.sha256(fh.read()).hexdigest()}"
-
-
-def _images(folder: str, count: int, size: int) -> list[np.ndarray]:
-    """``count`` images spread evenly over the sorted folder (deterministic), long side ``size``."""
-    from tfstyle.errors import TfstyleError
-    from tfstyle.images import load_image
-
-    names = sorted(os.listdir(folder))
-    picked, step = [], max(1, len(names) // count)
-    for name in names[::step]:
-        try:
-            picked.append(load_image(os.path.join(folder, name), size=size))
-        except TfstyleError:
-            continue  # unreadable files are skipped, as in training
-        if len(picked) == count:
-            break
-    return picked
-
-
-def calibration_sets(student, root: str, count: int, size: int) -> dict:
-    """Representative inputs for each role, as ``() -> iterable of {input name: array}``."""
-    from tfstyle.models.student import MULTIPLE
-    from tfstyle.tiling import pad_to_multiple
-
-    contents = _images(os.path.join(root, "content"), count, size)
-    styles = _images(os.path.join(root, "style"), count, size)
-    vectors = [student.style_vector(s)[0] for s in styles]
-
-    def predictor():
-        for s in styles:
-            yield {"style_image": s[None]}
-
-    def transformer():
-        for i, c in enumerate(contents):
-            yield {
-                "content_image": pad_to_multiple(c[None], MULTIPLE),
-                "style_vector": vectors[i % len(vectors)][None],
-            }
-
-    return {"predictor": predictor, "transformer": transformer}
 
 
 def write_variants(student, qat_models, out: str, calibration: dict, source: dict) -> dict:
@@ -118,9 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--predictor", default=STUDENT_PREDICTOR, help="float student predictor weights")
     p.add_argument("--transformer", default=STUDENT_TRANSFORMER, help="float student transformer weights")
     p.add_argument("--qat-run", default="runs/student_qat", help="export.qat output folder (resumed)")
-    p.add_argument("--qat-steps", type=int, default=400, help="QAT steps (0: use the run as it is)")
+    p.add_argument("--qat-steps", type=int, default=300, help="QAT steps (0: use the run as it is)")
     p.add_argument("--qat-batch", type=int, default=8)
-    p.add_argument("--qat-crop", type=int, default=128)
+    p.add_argument("--qat-crop", type=int, default=256)
     p.add_argument("--calibration", type=int, default=32, help="train images per role for calibration")
     p.add_argument("--calibration-size", type=int, default=384)
     p.add_argument("--parity-size", type=int, default=384)
@@ -141,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     student = Student(args.predictor, args.transformer)  # fails early, one line, on missing weights
     qat_args = ["--out", args.qat_run, "--predictor", args.predictor, "--transformer", args.transformer]
     qat_args += ["--steps", str(args.qat_steps), "--batch", str(args.qat_batch), "--crop", str(args.qat_crop)]
+    qat_args += ["--calibration", str(args.calibration), "--calibration-size", str(args.calibration_size)]
     qat_args += ["--data", args.train, "--quiet"]
     if args.qat_steps == 0:
         qat_args.append("--export-only")

@@ -6,8 +6,11 @@ The target is the float student itself, the teacher's distilled copy: the shared
 distillation loss pulls the fake-quantised student onto the float one, so the integer model keeps
 what distillation learned instead of drifting with fresh teacher targets (measured: fine-tuning on
 the teacher's outputs moved the INT8 model to 20 dB end-to-end PSNR from the float student).
-BatchNorm runs on its moving statistics (frozen), so only weights and int8 ranges adapt.
-Fake quantisation runs in float32; the loop's default precision here is float32.
+BatchNorm runs on its moving statistics (frozen), so only weights and int8 ranges adapt. The int8
+ranges start calibrated on train images at the deployment size (:func:`export.quantize.calibrate_ranges`)
+instead of tfmot's [-6, 6], which its 0.999 moving average would keep for thousands of steps. The
+transformer is also trained on the float predictor's vector, the input the parity check (and an app
+with saved or blended vectors) gives it. Fake quantisation runs in float32.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
+from export.calibration import Calibration
 from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
 from training.cli import loop_parser, main_guard, prepare, run
 from training.student import DistillWeights, StudentTask
@@ -33,20 +37,28 @@ class QatTask(StudentTask):
     predictor_weights: str = STUDENT_PREDICTOR
     transformer_weights: str = STUDENT_TRANSFORMER
     name: str = "student_qat"
+    calibration: Calibration | None = None  # int8 ranges start calibrated (resume overrides them)
 
     def build(self) -> None:
         self.predictor, self.transformer = self.student_models()
         self.projection = None
 
     def student_models(self) -> tuple:
-        from export.quantize import freeze_batchnorm, quantize
+        from export.calibration import calibration_sets
+        from export.quantize import calibrate_ranges, freeze_batchnorm, quantize
         from tfstyle.models.student import Student
 
         self.reference = Student(self.predictor_weights, self.transformer_weights)
         self.cfg = self.reference.cfg
-        return tuple(
+        models = tuple(
             freeze_batchnorm(quantize(m)) for m in (self.reference.predictor, self.reference.transformer)
         )
+        if self.calibration is not None:
+            c = self.calibration
+            samples = calibration_sets(self.reference, c.root, c.count, c.size)
+            for model, role in zip(models, ("predictor", "transformer")):
+                calibrate_ranges(model, samples[role])
+        return models
 
     def losses(self, batch: dict, training: bool) -> dict:
         from tfstyle import losses
@@ -54,15 +66,19 @@ class QatTask(StudentTask):
 
         content, style = batch["content"], batch["style"]
         ref = self.reference
-        target = tf.stop_gradient(
-            ref.transformer([content, ref.predictor(style, training=False)], training=False)
-        )
+        vector = tf.stop_gradient(ref.predictor(style, training=False))
+        target = tf.stop_gradient(ref.transformer([content, vector], training=False))
         out = tf.cast(
             self.transformer([content, self.predictor(style, training=training)], training=training),
             tf.float32,
         )
-        terms = {"output": losses.distillation_loss(out, target)}
-        total = losses.weighted_sum(terms, {"output": self.weights.output})
+        # the transformer alone on the float vector too: the app may blend or load saved vectors
+        alone = tf.cast(self.transformer([content, vector], training=training), tf.float32)
+        terms = {
+            "output": losses.distillation_loss(out, target),
+            "transformer": losses.distillation_loss(alone, target),
+        }
+        total = losses.weighted_sum(terms, dict.fromkeys(terms, self.weights.output))
         return {"total": total, **terms, "student": out, "teacher": target}
 
     def export(self, out_dir: str) -> list[str]:
@@ -87,13 +103,15 @@ def load_qat_models(folder: str) -> tuple:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = loop_parser("python -m export.qat", __doc__, out="runs/student_qat", steps=400, lr=5e-5, lr_decay=0.0)
+    p = loop_parser("python -m export.qat", __doc__, out="runs/student_qat", steps=300, lr=2e-5, lr_decay=0.0)
     p.set_defaults(precision="float32", checkpoint_every=100, sample_every=400)
     p.add_argument("--teacher-decoder", help="teacher decoder weights (default: the shipped one)")
     p.add_argument(
         "--predictor", default=STUDENT_PREDICTOR, help="float student predictor weights to start from"
     )
     p.add_argument("--transformer", default=STUDENT_TRANSFORMER, help="float student transformer weights")
+    p.add_argument("--calibration", type=int, default=32, help="train images that set initial int8 ranges")
+    p.add_argument("--calibration-size", type=int, default=384, help="their long side in px")
     return p.parse_args(argv)
 
 
@@ -106,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         teacher_decoder=args.teacher_decoder,
         predictor_weights=args.predictor,
         transformer_weights=args.transformer,
+        calibration=Calibration(args.data, args.calibration, args.calibration_size)
+        if args.calibration
+        else None,
     )
     run(task, args, [])
     return 0

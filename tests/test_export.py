@@ -250,6 +250,38 @@ def test_quantized_model_wraps_every_layer_and_converts_to_int8(student, images)
     assert tflite_meta.read_metadata(buf)["variant"] == "int8"
 
 
+def test_calibrated_ranges_cover_the_data_and_track_the_float_model(student, images):
+    """tfmot starts ranges at [-6, 6]; calibration sets each to the data's own min/max, which
+    brings the fake-quantised transformer far closer to the float one."""
+    from export.quantize import RANGE_VARIABLE, calibrate_ranges, freeze_batchnorm, quantize
+    from tfstyle.metrics import psnr
+    from tfstyle.models.student import MULTIPLE
+    from tfstyle.tiling import pad_to_multiple
+
+    content, a, _ = images
+    x = pad_to_multiple(content[None], MULTIPLE)
+    v = student.style_vector(a)
+    reference = student.transformer([x, v], training=False).numpy()
+
+    def error(model) -> float:
+        return float(psnr(np.clip(model([x, v], training=False).numpy(), 0, 1), np.clip(reference, 0, 1)))
+
+    qat = freeze_batchnorm(quantize(student.transformer))
+    fresh = error(qat)
+    count = calibrate_ranges(qat, _calibration(student, images)["transformer"])
+    ranges = {w.name: w.numpy() for w in qat.variables if RANGE_VARIABLE.search(w.name)}
+    assert count == len(ranges) > 20
+    input_ranges = {
+        (float(ranges[n]), float(ranges[n.replace("_min:0", "_max:0")]))
+        for n in ranges
+        if "quantize_layer" in n and n.endswith("_min:0")
+    }
+    low, high = min(0.0, float(x.min())), float(x.max())  # the content input: exactly the image's range
+    assert any(abs(a - low) < 1e-6 and abs(b - high) < 1e-6 for a, b in input_ranges)
+    assert all(np.all(r != -6.0) for n, r in ranges.items() if n.endswith("_min:0"))  # none left at init
+    assert error(qat) > fresh + 10.0
+
+
 def test_parity_check_fails_loudly_below_thresholds():
     from export import parity
 

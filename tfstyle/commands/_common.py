@@ -10,6 +10,28 @@ import warnings
 from tfstyle.errors import TfstyleError
 
 
+def add_engine_inputs(p: argparse.ArgumentParser, default: str) -> None:
+    """--model, --threads and --alpha: how every feed-forward command picks and drives an engine."""
+    from tfstyle.stylize import ENGINES
+
+    p.add_argument("--alpha", type=float, default=1.0, help="style strength from 0 (content) to 1 (default)")
+    p.add_argument(
+        "--model",
+        choices=sorted(ENGINES),
+        default=default,
+        help="teacher (VGG19 AdaIN, slowest), student (MobileNetV2, Keras) or tflite (the student on "
+        f"LiteRT, INT8, fastest); default {default}",
+    )
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="--model tflite: interpreter threads (default: all)"
+    )
+
+
+def check_threads(args: argparse.Namespace) -> None:
+    if args.threads is not None and args.threads < 1:
+        raise TfstyleError(f"--threads must be at least 1, not {args.threads}")
+
+
 def add_style_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--style", action="append", default=[], metavar="IMAGE", help="style image; repeat to blend"

@@ -6,7 +6,14 @@ import argparse
 import os
 import sys
 
-from tfstyle.commands._common import add_label_inputs, add_style_inputs, parse_weights, progress
+from tfstyle.commands._common import (
+    add_engine_inputs,
+    add_label_inputs,
+    add_style_inputs,
+    check_threads,
+    parse_weights,
+    progress,
+)
 from tfstyle.errors import InputError, TfstyleError
 
 EPILOG = """\
@@ -25,12 +32,6 @@ the tile, not the photo.
 """
 
 
-def _engines() -> list[str]:
-    from tfstyle.stylize import ENGINES
-
-    return sorted(ENGINES)
-
-
 def register(sub) -> None:
     p = sub.add_parser(
         "stylize",
@@ -44,21 +45,12 @@ def register(sub) -> None:
     add_style_inputs(p)
     add_label_inputs(p)
     p.add_argument("-o", "--output", required=True, help="output image, or output folder in batch mode")
-    p.add_argument("--alpha", type=float, default=1.0, help="style strength from 0 (content) to 1 (default)")
+    add_engine_inputs(p, default="teacher")
     p.add_argument("--size", type=int, help="long side of the output in px (default: the content's)")
     p.add_argument(
         "--style-size", type=int, help="long side of the styles in px (default: the output's, ≤1024)"
     )
     p.add_argument("--method", choices=("adain", "wct"), default="adain", help="feature transform (teacher)")
-    p.add_argument(
-        "--model",
-        choices=_engines(),
-        default="teacher",
-        help="teacher (VGG19 AdaIN), student (MobileNetV2, Keras) or tflite (the student on LiteRT, INT8)",
-    )
-    p.add_argument(
-        "--threads", type=int, metavar="N", help="--model tflite: interpreter threads (default: all)"
-    )
     p.add_argument(
         "--tile",
         type=int,
@@ -152,8 +144,7 @@ def run(args: argparse.Namespace) -> int:
     from tfstyle.images import save_image
     from tfstyle.stylize import get_engine, stylize
 
-    if args.threads is not None and args.threads < 1:
-        raise TfstyleError(f"--threads must be at least 1, not {args.threads}")
+    check_threads(args)
     if args.model == "tflite" and args.threads:
         from tfstyle.runtime import TfliteEngine
 

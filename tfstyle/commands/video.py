@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from tfstyle.commands._common import add_style_inputs, parse_weights, progress
+from tfstyle.commands._common import (
+    add_engine_inputs,
+    add_style_inputs,
+    check_threads,
+    parse_weights,
+    progress,
+)
 from tfstyle.errors import TfstyleError
 
 EPILOG = """\
@@ -21,12 +27,6 @@ it stopped; the folder is removed once OUT is written.
 """
 
 
-def _engines() -> list[str]:
-    from tfstyle.stylize import ENGINES
-
-    return sorted(ENGINES)
-
-
 def register(sub) -> None:
     p = sub.add_parser(
         "video",
@@ -39,14 +39,7 @@ def register(sub) -> None:
     p.add_argument("style_image", nargs="?", help="style image (or use --style, repeatable)")
     add_style_inputs(p)
     p.add_argument("-o", "--output", required=True, help="output video: .mp4, .m4v, .mov or .avi")
-    p.add_argument(
-        "--model",
-        choices=_engines(),
-        default="student",
-        help="student (default, Keras), tflite (INT8 on LiteRT, fastest) or teacher (VGG19 AdaIN, slowest)",
-    )
-    p.add_argument("--threads", type=int, metavar="N", help="--model tflite: interpreter threads")
-    p.add_argument("--alpha", type=float, default=1.0, help="style strength from 0 (content) to 1 (default)")
+    add_engine_inputs(p, default="student")
     p.add_argument(
         "--size", type=int, help="stylize at this long side in px, then resize back (default: the input size)"
     )
@@ -93,8 +86,7 @@ def _check(args: argparse.Namespace) -> None:
         raise TfstyleError(f"--blend must be between 0 and 1, not {args.blend:g}")
     if not args.occlusion >= 0.0:
         raise TfstyleError(f"--occlusion must be >= 0 px, not {args.occlusion:g}")
-    if args.threads is not None and args.threads < 1:
-        raise TfstyleError(f"--threads must be at least 1, not {args.threads}")
+    check_threads(args)
 
 
 def run(args: argparse.Namespace) -> int:
