@@ -105,15 +105,20 @@ def load_mask(path: str | os.PathLike, *, shape: tuple[int, int] | None = None) 
     return np.ascontiguousarray(mask)
 
 
-def resize(image: np.ndarray, size: int, side: str = "long") -> np.ndarray:
-    """Resize so the long (or short) side equals ``size``, keeping the aspect ratio."""
+def scaled_shape(shape: tuple[int, ...], size: int, side: str = "long") -> tuple[int, int]:
+    """(height, width) with the long (or short) side ``size`` and the aspect ratio kept: the one
+    rounding every resize uses, so shapes planned ahead match the images :func:`resize` makes."""
     _check_side(side)
     if int(size) < 1:
         raise ValueError(f"size must be a positive number of pixels, not {size!r}")
-    height, width = np.shape(image)[:2]
-    reference = max(height, width) if side == "long" else min(height, width)
-    scale = int(size) / reference
-    return resize_to(image, (max(1, round(height * scale)), max(1, round(width * scale))))
+    height, width = int(shape[0]), int(shape[1])
+    scale = int(size) / (max(height, width) if side == "long" else min(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize(image: np.ndarray, size: int, side: str = "long") -> np.ndarray:
+    """Resize so the long (or short) side equals ``size``, keeping the aspect ratio."""
+    return resize_to(image, scaled_shape(np.shape(image), size, side))
 
 
 def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -28,6 +28,7 @@ from tfstyle import losses
 from tfstyle._keras import tf
 from tfstyle.color import LUMA_BT601
 from tfstyle.features import STYLE_LAYERS
+from tfstyle.images import scaled_shape
 
 __all__ = [
     "CONTENT_METRIC_LAYER",
@@ -80,12 +81,6 @@ def _resize(t: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     return tf.image.resize(t, size, method="bilinear", antialias=True)
 
 
-def _short_side_size(hw: tuple[int, int], short: int) -> tuple[int, int]:
-    h, w = hw
-    scale = short / min(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
-
-
 def _mask(mask, size: tuple[int, int]) -> tf.Tensor | None:
     """HxW (or [H,W,1], [1,H,W,1]) weights in [0,1] -> [1,H,W,1] at ``size``."""
     if mask is None:
@@ -132,7 +127,7 @@ def style_targets_for(style, extractor, short_side: int | None = None, layers=ST
     """``losses.StyleTargets`` of ``style``, first resized so its short side is ``short_side``."""
     t = _image(style)
     if short_side is not None:
-        t = _resize(t, _short_side_size(_hw(t), short_side))
+        t = _resize(t, scaled_shape(_hw(t), short_side, side="short"))
     return losses.style_targets(extractor(t), layers)
 
 

@@ -51,7 +51,7 @@ import numpy as np
 
 from tfstyle.errors import InputError, TfstyleError
 from tfstyle.files import atomic_path, write_text
-from tfstyle.images import from_uint8, resize, resize_to, to_uint8
+from tfstyle.images import from_uint8, resize, resize_to, scaled_shape, to_uint8
 
 __all__ = [
     "FLOW_METHODS",
@@ -560,7 +560,7 @@ def stylize_video(
 
     # styles are loaded and sized once, at the size stylize() would give them for every frame
     shape = (info.height, info.width)
-    work = _work_shape(shape, config.size)
+    work = shape if config.size is None else scaled_shape(shape, int(config.size))
     style_long = int(config.style_size or min(max(work), S.STYLE_MAX))
     style_images = [S._as_image(s, "style") for s in S._styles_list(styles)]
     style_images = [resize(s, style_long) if max(s.shape[:2]) != style_long else s for s in style_images]
@@ -634,11 +634,3 @@ def stylize_video(
     if not video.keep_frames:
         _clear_sidecar(folder)
     return VideoResult(output, len(indices), info.fps, (info.width, info.height), reused, busy)
-
-
-def _work_shape(shape: tuple[int, int], size: int | None) -> tuple[int, int]:
-    """(height, width) frames are stylized at: the long side ``size``, rounded as ``images.resize``."""
-    if size is None:
-        return shape
-    scale = int(size) / max(shape)
-    return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
