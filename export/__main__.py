@@ -37,6 +37,7 @@ def _source(path: str) -> str:
 
 def write_variants(student, qat_models, out: str, calibration: dict, source: dict) -> dict:
     from export.convert import VARIANTS, convert
+    from export.quantize import integer_input
 
     os.makedirs(out, exist_ok=True)
     entries, files = [], {}
@@ -45,7 +46,10 @@ def write_variants(student, qat_models, out: str, calibration: dict, source: dic
         for role, float_model, qat_model in zip(
             ("predictor", "transformer"), (student.predictor, student.transformer), qat_models
         ):
+            # integer variants take the exact int8 input map; float ones the Keras graph as it is
             model = qat_model if variant == "int8" else float_model
+            if variant == "ptq_int8":
+                model = integer_input(float_model)
             buf = convert(model, variant, calibration[role])
             name = f"{role}_{variant}.tflite"
             path = os.path.join(out, name)
@@ -80,6 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--qat-steps", type=int, default=300, help="QAT steps (0: use the run as it is)")
     p.add_argument("--qat-batch", type=int, default=8)
     p.add_argument("--qat-crop", type=int, default=256)
+    p.add_argument("--qat-lr", type=float, default=2e-5)
     p.add_argument("--calibration", type=int, default=32, help="train images per role for calibration")
     p.add_argument("--calibration-size", type=int, default=384)
     p.add_argument("--parity-size", type=int, default=384)
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     student = Student(args.predictor, args.transformer)  # fails early, one line, on missing weights
     qat_args = ["--out", args.qat_run, "--predictor", args.predictor, "--transformer", args.transformer]
     qat_args += ["--steps", str(args.qat_steps), "--batch", str(args.qat_batch), "--crop", str(args.qat_crop)]
+    qat_args += ["--lr", str(args.qat_lr)]
     qat_args += ["--calibration", str(args.calibration), "--calibration-size", str(args.calibration_size)]
     qat_args += ["--data", args.train, "--quiet"]
     if args.qat_steps == 0:

@@ -86,13 +86,14 @@ def measure(variant_files: dict[str, tuple[str, str]], student, pairs: list[DevP
             ref = reference[p.name]
             out = np.clip(lite.stylize(p.content, vectors[p.style_name])[0], 0, 1)
             rows["psnr"].append(psnr(out, ref))
-            rows["ssim"].append(ssim(out, ref))
+            rows["ssim"].append(float(ssim(out, ref)))
             e2e = np.clip(lite.stylize(p.content, lite_vectors[p.style_name])[0], 0, 1)
             rows["e2e_psnr"].append(psnr(e2e, ref))
             rows["e2e_ssim"].append(ssim(e2e, ref))
         results[variant] = {k: float(np.mean(np.minimum(v, 99.0))) for k, v in rows.items()}
         results[variant]["min_psnr"] = float(np.min(rows["psnr"]))
         results[variant]["pairs"] = len(pairs)
+        results[variant]["per_pair"] = {"psnr": [float(x) for x in rows["psnr"]], "ssim": rows["ssim"]}
     return results
 
 
@@ -128,9 +129,11 @@ def report(results: dict, size: int) -> str:
         q, p = results["int8"], results["ptq_int8"]
         better = q["psnr"] > p["psnr"] and q["ssim"] > p["ssim"]
         verdict = "better on both" if better else "NOT better on both"
+        wins = {m: sum(a > b for a, b in zip(q["per_pair"][m], p["per_pair"][m])) for m in ("psnr", "ssim")}
         lines.append(
             "QAT vs post-training quantisation (INT8 transformer): "
-            f"PSNR {q['psnr']:.2f} vs {p['psnr']:.2f} dB, SSIM {q['ssim']:.4f} vs {p['ssim']:.4f}: "
-            f"QAT is {verdict}.\n"
+            f"PSNR {q['psnr']:.2f} vs {p['psnr']:.2f} dB, SSIM {q['ssim']:.5f} vs {p['ssim']:.5f}: "
+            f"QAT is {verdict}; QAT is ahead on {wins['psnr']}/{n} pairs in PSNR and "
+            f"{wins['ssim']}/{n} in SSIM.\n"
         )
     return "\n".join(lines)

@@ -6,9 +6,10 @@ The target is the float student itself, the teacher's distilled copy: the shared
 distillation loss pulls the fake-quantised student onto the float one, so the integer model keeps
 what distillation learned instead of drifting with fresh teacher targets (measured: fine-tuning on
 the teacher's outputs moved the INT8 model to 20 dB end-to-end PSNR from the float student).
-BatchNorm runs on its moving statistics (frozen), so only weights and int8 ranges adapt. The int8
-ranges start calibrated on train images at the deployment size (:func:`export.quantize.calibrate_ranges`)
-instead of tfmot's [-6, 6], which its 0.999 moving average would keep for thousands of steps. The
+BatchNorm runs on its moving statistics (frozen). The int8 ranges are calibrated once on train
+images at the deployment size (:func:`export.quantize.calibrate_ranges`, the set PTQ uses) instead of
+tfmot's [-6, 6], and kept (:func:`export.quantize.kept_activation_ranges`): the weights adapt to
+the very activation ranges the converter will use. The
 transformer is also trained on the float predictor's vector, the input the parity check (and an app
 with saved or blended vectors) gives it. Fake quantisation runs in float32.
 """
@@ -37,7 +38,7 @@ class QatTask(StudentTask):
     predictor_weights: str = STUDENT_PREDICTOR
     transformer_weights: str = STUDENT_TRANSFORMER
     name: str = "student_qat"
-    calibration: Calibration | None = None  # int8 ranges start calibrated (resume overrides them)
+    calibration: Calibration | None = None  # required: sets the int8 ranges, which training keeps
 
     def build(self) -> None:
         self.predictor, self.transformer = self.student_models()
@@ -45,22 +46,22 @@ class QatTask(StudentTask):
 
     def student_models(self) -> tuple:
         from export.calibration import calibration_sets
-        from export.quantize import calibrate_ranges, freeze_batchnorm, quantize
+        from export.quantize import calibrate_ranges, qat_model
         from tfstyle.models.student import Student
 
         self.reference = Student(self.predictor_weights, self.transformer_weights)
         self.cfg = self.reference.cfg
-        models = tuple(
-            freeze_batchnorm(quantize(m)) for m in (self.reference.predictor, self.reference.transformer)
-        )
-        if self.calibration is not None:
-            c = self.calibration
-            samples = calibration_sets(self.reference, c.root, c.count, c.size)
-            for model, role in zip(models, ("predictor", "transformer")):
-                calibrate_ranges(model, samples[role])
+        models = tuple(qat_model(m) for m in (self.reference.predictor, self.reference.transformer))
+        if self.calibration is None:
+            raise ValueError("QAT needs a calibration set: its int8 ranges are set once, then kept")
+        c = self.calibration
+        samples = calibration_sets(self.reference, c.root, c.count, c.size)
+        for model, role in zip(models, ("predictor", "transformer")):
+            calibrate_ranges(model, samples[role])
         return models
 
     def losses(self, batch: dict, training: bool) -> dict:
+        from export.quantize import kept_activation_ranges
         from tfstyle import losses
         from tfstyle._keras import tf
 
@@ -68,12 +69,12 @@ class QatTask(StudentTask):
         ref = self.reference
         vector = tf.stop_gradient(ref.predictor(style, training=False))
         target = tf.stop_gradient(ref.transformer([content, vector], training=False))
-        out = tf.cast(
-            self.transformer([content, self.predictor(style, training=training)], training=training),
-            tf.float32,
-        )
-        # the transformer alone on the float vector too: the app may blend or load saved vectors
-        alone = tf.cast(self.transformer([content, vector], training=training), tf.float32)
+        # int8 activation ranges stay where calibration put them; weights (and their ranges) adapt
+        with kept_activation_ranges():
+            quantised_vector = self.predictor(style, training=training)
+            out = tf.cast(self.transformer([content, quantised_vector], training=training), tf.float32)
+            # the transformer alone on the float vector too: the app may blend or load saved vectors
+            alone = tf.cast(self.transformer([content, vector], training=training), tf.float32)
         terms = {
             "output": losses.distillation_loss(out, target),
             "transformer": losses.distillation_loss(alone, target),
@@ -91,15 +92,22 @@ class QatTask(StudentTask):
 
 def load_qat_models(folder: str) -> tuple:
     """Rebuild the QAT predictor and transformer and load an ``export.qat`` run's exported weights."""
-    from export.quantize import freeze_batchnorm, quantize, scope
+    from export.quantize import qat_model, scope
     from tfstyle.models.student import Student
 
     student = Student(None, None)
-    predictor, transformer = (freeze_batchnorm(quantize(m)) for m in (student.predictor, student.transformer))
+    predictor, transformer = (qat_model(m) for m in (student.predictor, student.transformer))
     with scope():
         predictor.load_weights(os.path.join(folder, QAT_PREDICTOR)).expect_partial()
         transformer.load_weights(os.path.join(folder, QAT_TRANSFORMER)).expect_partial()
     return predictor, transformer
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--predictor", default=STUDENT_PREDICTOR, help="float student predictor weights to start from"
     )
     p.add_argument("--transformer", default=STUDENT_TRANSFORMER, help="float student transformer weights")
-    p.add_argument("--calibration", type=int, default=32, help="train images that set initial int8 ranges")
+    p.add_argument("--calibration", type=_positive, default=32, help="train images that set the int8 ranges")
     p.add_argument("--calibration-size", type=int, default=384, help="their long side in px")
     return p.parse_args(argv)
 
@@ -124,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         teacher_decoder=args.teacher_decoder,
         predictor_weights=args.predictor,
         transformer_weights=args.transformer,
-        calibration=Calibration(args.data, args.calibration, args.calibration_size)
-        if args.calibration
-        else None,
+        calibration=Calibration(args.data, args.calibration, args.calibration_size),
     )
     run(task, args, [])
     return 0

@@ -237,23 +237,48 @@ print("HEAVY", heavy)
 
 def test_quantized_model_wraps_every_layer_and_converts_to_int8(student, images):
     from export.convert import convert
-    from export.quantize import quantize
+    from export.quantize import calibrate_ranges, qat_model
 
-    qat = quantize(student.transformer)
-    content, a, _ = images
-    v = student.style_vector(a)
-    for _ in range(3):  # let the fake-quant ranges see data
-        qat([content[None, :64, :96], v], training=True)
+    qat = qat_model(student.transformer)
+    calibration = _calibration(student, images)["transformer"]
+    calibrate_ranges(qat, calibration)
     names = [layer.name for layer in qat.layers]
     assert any(n.startswith("quant_film0_scale") for n in names) and any("to_signed" in n for n in names)
-    buf = convert(qat, "int8", _calibration(student, images)["transformer"])
+    buf = convert(qat, "int8", calibration)
     assert tflite_meta.read_metadata(buf)["variant"] == "int8"
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=buf)
+    ops = [op["op_name"] for op in interpreter._get_ops_details()]
+    assert "DEQUANTIZE" not in ops  # no float island: the phone path stays integer
+    content = next(d for d in interpreter.get_input_details() if "content" in d["name"])
+    scale, zero_point = content["quantization"]
+    assert abs(scale - 1 / 255) < 1e-9 and zero_point == 0  # uint8 input is the pixel itself
+
+
+def test_integer_input_map_keeps_the_function(student, images):
+    """x - 128/255 into a doubled first kernel equals 2x - 1 into the original one, except where
+    the convolution reads the zero padding."""
+    from export.quantize import integer_input
+    from tfstyle.models.student import MULTIPLE
+    from tfstyle.tiling import pad_to_multiple
+
+    content, a, _ = images
+    x = pad_to_multiple(content[None], MULTIPLE)
+    v = student.style_vector(a)
+    before = student.transformer([x, v], training=False).numpy()
+    after = integer_input(student.transformer)([x, v], training=False).numpy()
+    assert np.abs(after - before)[:, :-16, :-16].max() < 1e-4
+    assert np.abs(after - before).max() < 2e-2
+    vectors = student.predictor(a[None]).numpy(), integer_input(student.predictor)(a[None]).numpy()
+    assert np.allclose(*vectors, atol=1e-2)
+    assert integer_input(student.transformer).get_layer("to_signed").get_config()["offset"] == -128 / 255
 
 
 def test_calibrated_ranges_cover_the_data_and_track_the_float_model(student, images):
     """tfmot starts ranges at [-6, 6]; calibration sets each to the data's own min/max, which
     brings the fake-quantised transformer far closer to the float one."""
-    from export.quantize import RANGE_VARIABLE, calibrate_ranges, freeze_batchnorm, quantize
+    from export.quantize import RANGE_VARIABLE, calibrate_ranges, qat_model
     from tfstyle.metrics import psnr
     from tfstyle.models.student import MULTIPLE
     from tfstyle.tiling import pad_to_multiple
@@ -266,7 +291,7 @@ def test_calibrated_ranges_cover_the_data_and_track_the_float_model(student, ima
     def error(model) -> float:
         return float(psnr(np.clip(model([x, v], training=False).numpy(), 0, 1), np.clip(reference, 0, 1)))
 
-    qat = freeze_batchnorm(quantize(student.transformer))
+    qat = qat_model(student.transformer)
     fresh = error(qat)
     count = calibrate_ranges(qat, _calibration(student, images)["transformer"])
     ranges = {w.name: w.numpy() for w in qat.variables if RANGE_VARIABLE.search(w.name)}
@@ -276,10 +301,41 @@ def test_calibrated_ranges_cover_the_data_and_track_the_float_model(student, ima
         for n in ranges
         if "quantize_layer" in n and n.endswith("_min:0")
     }
-    low, high = min(0.0, float(x.min())), float(x.max())  # the content input: exactly the image's range
-    assert any(abs(a - low) < 1e-6 and abs(b - high) < 1e-6 for a, b in input_ranges)
+    assert (0.0, 1.0) in input_ranges  # the content image: the full uint8 range, pixel for pixel
     assert all(np.all(r != -6.0) for n, r in ranges.items() if n.endswith("_min:0"))  # none left at init
     assert error(qat) > fresh + 10.0
+
+
+def test_qat_training_keeps_activation_ranges_and_tracks_weight_ranges(student, images):
+    """Inside kept_activation_ranges a training call leaves every calibrated activation/input range
+    alone while weight ranges follow the weights; outside it, tfmot moves them."""
+    from export.quantize import RANGE_VARIABLE, calibrate_ranges, kept_activation_ranges, qat_model
+    from tfstyle.models.student import MULTIPLE
+    from tfstyle.tiling import pad_to_multiple
+
+    content, a, _ = images
+    qat = qat_model(student.transformer)
+    calibrate_ranges(qat, _calibration(student, images)["transformer"])
+    ranges = [v for v in qat.variables if RANGE_VARIABLE.search(v.name)]
+    kernel = [v for v in ranges if "kernel_" in v.name]
+    activation = [v for v in ranges if "kernel_" not in v.name]
+    assert kernel and activation
+
+    def snapshot(variables):
+        return [v.numpy().copy() for v in variables]
+
+    conv = next(w for w in qat.get_layer("quant_stem_conv").trainable_weights if "kernel" in w.name)
+    conv.assign(conv * 1.5)  # as if the optimiser had grown the kernel
+    x = pad_to_multiple(content[None], MULTIPLE) * 0.5  # a batch with a narrower range than calibration
+    v = 3.0 * student.style_vector(a)  # and a wider one
+    calibrated = snapshot(activation)
+    with kept_activation_ranges():
+        qat([x, v], training=True)
+    assert all(np.array_equal(a, b) for a, b in zip(calibrated, snapshot(activation)))
+    stem_max = next(w for w in qat.variables if w.name == "quant_stem_conv/kernel_max:0")
+    assert np.allclose(stem_max.numpy(), np.abs(conv.numpy()).max(axis=(0, 1, 2)), rtol=1e-5)
+    qat([x, v], training=True)  # plain tfmot training mode does move them
+    assert not all(np.array_equal(a, b) for a, b in zip(calibrated, snapshot(activation)))
 
 
 def test_parity_check_fails_loudly_below_thresholds():
@@ -290,3 +346,72 @@ def test_parity_check_fails_loudly_below_thresholds():
     bad = parity.check({"int8": {"psnr": 28.0, "ssim": 0.97}})
     assert bad == ["int8 transformer psnr 28.0 < 30.0"]
     assert parity.check({}) != []
+
+
+def test_qat_task_steps_lower_its_loss_and_keep_calibrated_ranges(weights, data_dir):
+    """The QAT task as ``python -m export.qat`` runs it: calibrated at build, a few optimiser steps
+    on a fixed batch lower the distillation loss against the float student, and no activation
+    range moves from its calibration."""
+    from export.calibration import Calibration
+    from export.qat import QatTask
+    from export.quantize import RANGE_VARIABLE
+    from tfstyle._keras import keras, tf
+    from training.data import DataConfig, pair_dataset
+
+    data = DataConfig(root=str(data_dir / "train"), crop=64)
+    task = QatTask(
+        data,
+        stage=2,
+        predictor_weights=weights[0],
+        transformer_weights=weights[1],
+        calibration=Calibration(str(data_dir / "train"), count=2, size=64),
+    )
+    task.build()
+    activation = [
+        v
+        for model in (task.predictor, task.transformer)
+        for v in model.variables
+        if RANGE_VARIABLE.search(v.name) and "kernel_" not in v.name
+    ]
+    calibrated = [v.numpy().copy() for v in activation]
+    batch = next(iter(pair_dataset(data, 2)[0]))
+    variables = task.trainable_variables()
+    opt = keras.optimizers.Adam(1e-4)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            total = task.losses(batch, training=True)["total"]
+        opt.apply_gradients(zip(tape.gradient(total, variables), variables))
+        return total
+
+    before = float(step())
+    for _ in range(4):
+        after = float(step())
+    assert after < before
+    assert all(np.array_equal(v.numpy(), c) for v, c in zip(activation, calibrated))
+
+
+def test_parity_report_compares_qat_with_ptq_pair_by_pair():
+    from export import parity
+
+    def row(psnr, ssim):
+        return {
+            "psnr": float(np.mean(psnr)),
+            "min_psnr": min(psnr),
+            "ssim": float(np.mean(ssim)),
+            "cosine": 0.99,
+            "e2e_psnr": 40.0,
+            "e2e_ssim": 0.99,
+            "pairs": 3,
+            "per_pair": {"psnr": psnr, "ssim": ssim},
+        }
+
+    results = {
+        "int8": row([47.0, 46.0, 45.0], [0.995, 0.99, 0.98]),
+        "ptq_int8": row([46.0, 45.5, 45.2], [0.99, 0.991, 0.98]),
+    }
+    text = parity.report(results, 384)
+    assert "QAT is better on both; QAT is ahead on 2/3 pairs in PSNR and 1/3 in SSIM" in text
+    results["int8"] = row([45.0, 45.0, 45.0], [0.995, 0.995, 0.995])
+    assert "QAT is NOT better on both" in parity.report(results, 384)
