@@ -33,3 +33,17 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def save_palette_png(image, path: str) -> None:
+    """A docs image (PIL) as a 256-colour, dithered PNG, written atomically: a third of the bytes
+    or less (the student contact sheet: 3.0 against 9.9 MB), and it still reads as it is."""
+    from PIL import Image
+
+    from tfstyle.files import atomic_path
+
+    small = image.convert("RGB").quantize(
+        256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG
+    )
+    with atomic_path(path) as tmp:
+        small.save(tmp, optimize=True)

@@ -14,6 +14,7 @@ message; no hang, no error), and RSS after the load within 10% of idle.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import statistics
@@ -25,7 +26,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.report import machine, update_section
+from PIL import Image
+
+from benchmarks.report import machine, save_palette_png, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TFSTYLE_DATA", ROOT.parent / "shared" / "data")) / "dev"
@@ -224,19 +227,7 @@ def screenshot(url: str, path: str, engine: str = "teacher") -> None:
         page.wait_for_selector("#result:not([hidden])", timeout=300_000)
         png = page.screenshot(full_page=True)
         browser.close()
-    save_small_png(png, path)
-
-
-def save_small_png(png: bytes, path: str) -> None:
-    """256 colours with dithering: a third of the bytes, and the page still reads as it is."""
-    import io
-
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png)).convert("RGB")
-    image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
-        path, optimize=True
-    )
+    save_palette_png(Image.open(io.BytesIO(png)), path)
 
 
 def mb(n: int) -> str:

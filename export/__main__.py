@@ -47,9 +47,12 @@ def write_variants(student, qat_models, out: str, calibration: dict, source: dic
             ("predictor", "transformer"), (student.predictor, student.transformer), qat_models
         ):
             # integer variants take the exact int8 input map; float ones the Keras graph as it is
-            model = qat_model if variant == "int8" else float_model
-            if variant == "ptq_int8":
+            if variant == "int8":
+                model = qat_model
+            elif variant == "ptq_int8":
                 model = integer_input(float_model)
+            else:
+                model = float_model
             buf = convert(model, variant, calibration[role])
             name = f"{role}_{variant}.tflite"
             path = os.path.join(out, name)

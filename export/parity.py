@@ -86,14 +86,14 @@ def measure(variant_files: dict[str, tuple[str, str]], student, pairs: list[DevP
             ref = reference[p.name]
             out = np.clip(lite.stylize(p.content, vectors[p.style_name])[0], 0, 1)
             rows["psnr"].append(psnr(out, ref))
-            rows["ssim"].append(float(ssim(out, ref)))
+            rows["ssim"].append(ssim(out, ref))
             e2e = np.clip(lite.stylize(p.content, lite_vectors[p.style_name])[0], 0, 1)
             rows["e2e_psnr"].append(psnr(e2e, ref))
             rows["e2e_ssim"].append(ssim(e2e, ref))
         results[variant] = {k: float(np.mean(np.minimum(v, 99.0))) for k, v in rows.items()}
         results[variant]["min_psnr"] = float(np.min(rows["psnr"]))
         results[variant]["pairs"] = len(pairs)
-        results[variant]["per_pair"] = {"psnr": [float(x) for x in rows["psnr"]], "ssim": rows["ssim"]}
+        results[variant]["per_pair"] = {m: [float(x) for x in rows[m]] for m in ("psnr", "ssim")}
     return results
 
 

@@ -9,9 +9,9 @@ the teacher's outputs moved the INT8 model to 20 dB end-to-end PSNR from the flo
 BatchNorm runs on its moving statistics (frozen). The int8 ranges are calibrated once on train
 images at the deployment size (:func:`export.quantize.calibrate_ranges`, the set PTQ uses) instead of
 tfmot's [-6, 6], and kept (:func:`export.quantize.kept_activation_ranges`): the weights adapt to
-the very activation ranges the converter will use. The
-transformer is also trained on the float predictor's vector, the input the parity check (and an app
-with saved or blended vectors) gives it. Fake quantisation runs in float32.
+the very activation ranges the converter will use. The transformer is also trained on the float
+predictor's vector, the input the parity check (and an app with saved or blended vectors) gives
+it. Fake quantisation runs in float32.
 """
 
 from __future__ import annotations
