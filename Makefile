@@ -32,9 +32,10 @@ demo: ## stylize scikit-image sample photos into demo_out/ with a contact sheet
 
 train: ## train the teacher decoder, then distil the student in two stages; each resumes and ships
 	$(PY) -m training.teacher --out runs/teacher --steps 8000 --batch 8 --crop 128 --lr 3e-4 --checkpoint-every 250 --ship
-	$(PY) -m training.student --out runs/student_s1 --stage 1 --steps 1500 --lr 1e-3 --checkpoint-every 250
-	$(PY) -m training.student --out runs/student_s2 --stage 2 --init-from runs/student_s1 --steps 500 \
-		--lr 1e-4 --checkpoint-every 100 --ship
+	$(PY) -m training.student --out runs/student_s1 --stage 1 --steps 8000 --lr 1e-3 --checkpoint-every 250 \
+		--weights style=20
+	$(PY) -m training.student --out runs/student_s2 --stage 2 --init-from runs/student_s1 --steps 600 \
+		--crop 256 --lr 1e-4 --checkpoint-every 50 --weights style=20 --ship
 
 train-smoke: ## a 40-step teacher run from scratch into runs/teacher-smoke (under a minute; ships nothing)
 	rm -rf runs/teacher-smoke

@@ -3,6 +3,7 @@ post-training calibration, so both see the same images at the same size."""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -19,8 +20,11 @@ class Calibration:
     size: int = 384
 
 
-def _images(folder: str, count: int, size: int) -> list[np.ndarray]:
-    """``count`` images spread evenly over the sorted folder (deterministic), long side ``size``."""
+@functools.lru_cache(maxsize=4)
+def _images(folder: str, count: int, size: int) -> tuple[np.ndarray, ...]:
+    """``count`` images spread evenly over the sorted folder (deterministic), long side ``size``.
+
+    Cached: ``python -m export`` calibrates QAT and then PTQ on the same set in one process."""
     from tfstyle.errors import TfstyleError
     from tfstyle.images import load_image
 
@@ -33,7 +37,7 @@ def _images(folder: str, count: int, size: int) -> list[np.ndarray]:
             continue  # unreadable files are skipped, as in training
         if len(picked) == count:
             break
-    return picked
+    return tuple(picked)
 
 
 def calibration_sets(student, root: str, count: int, size: int) -> dict:

@@ -51,3 +51,54 @@ def test_stage_one_freezes_the_backbone(task):
     names = {v.name for v in task.trainable_variables()}
     assert any("style_vector" in n for n in names) and any("film0_gamma" in n for n in names)
     assert not any(v.name in names for layer in frozen for v in layer.weights)
+
+
+def test_warm_start_keeps_the_function_of_a_transformer_that_lacks_new_film_layers(tmp_path, capsys):
+    """Stage runs start from older weights by layer name: FiLM layers the file lacks start as the
+    identity, so the warm-started transformer computes exactly what the saved one did."""
+    import h5py
+
+    from tfstyle.models.student import build_transformer
+    from training.student import _warm_start
+
+    keras.utils.set_random_seed(1)
+    saved = build_transformer()
+    for layer in saved.layers:  # make every FiLM layer (and the rest) non-trivial
+        layer.set_weights([np.random.default_rng(2).normal(0, 0.2, w.shape) for w in layer.get_weights()])
+    path = str(tmp_path / "transformer.h5")
+    saved.save_weights(path)
+    dropped = [
+        layer.name
+        for layer in saved.layers
+        if layer.name.startswith(("dec", "skip_film")) and layer.name.endswith(("_film_gamma", "_film_beta"))
+    ]
+    with h5py.File(path, "a") as f:  # the file of a transformer built before the decoder had FiLM
+        for name in dropped:
+            del f[name]
+        kept = [n for n in f.attrs["layer_names"].astype(str) if n not in dropped]
+        f.attrs["layer_names"] = np.array(kept, "S")
+    for name in dropped:  # what that older transformer computed: the same with identity FiLM there
+        layer = saved.get_layer(name)
+        kernel, bias = layer.get_weights()
+        identity = np.ones_like(bias) if name.endswith("_gamma") else np.zeros_like(bias)
+        layer.set_weights([np.zeros_like(kernel), identity])
+
+    warm = build_transformer()
+    _warm_start(warm, path)
+    assert f"{len(dropped)} layers not in the file" in capsys.readouterr().out
+    rng = np.random.default_rng(3)
+    content, vector = rng.random((1, 40, 48, 3), np.float32), rng.normal(size=(1, 64)).astype(np.float32)
+    np.testing.assert_allclose(warm([content, vector]).numpy(), saved([content, vector]).numpy(), atol=1e-6)
+    assert len(dropped) == 8 and not np.any(warm.get_layer(dropped[0]).get_weights()[0])
+
+
+def test_loss_weights_option_changes_only_the_named_terms(capsys):
+    from training.student import DistillWeights, parse_args
+
+    args = parse_args(["--weights", "style=20,output=10"])
+    assert args.weights == DistillWeights(output=10.0, feature=1.0, content=1.0, style=20.0)
+    assert parse_args([]).weights == DistillWeights()
+    for bad in ("colour=1", "style=lots"):
+        with pytest.raises(SystemExit):  # argparse's one usage line naming the bad item
+            parse_args(["--weights", bad])
+        assert bad in capsys.readouterr().err

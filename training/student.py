@@ -63,8 +63,8 @@ class StudentTask:
         predictor = S.build_style_predictor(self.cfg)
         transformer = S.build_transformer(self.cfg)
         if self.init_from:
-            predictor.load_weights(os.path.join(self.init_from, "student_predictor.h5"))
-            transformer.load_weights(os.path.join(self.init_from, "student_transformer.h5"))
+            for model, name in ((predictor, "student_predictor.h5"), (transformer, "student_transformer.h5")):
+                _warm_start(model, os.path.join(self.init_from, name))
         for layer in S.backbone_layers(predictor):
             layer.trainable = self.stage >= 2
         return predictor, transformer
@@ -135,6 +135,19 @@ class StudentTask:
         return paths
 
 
+def _warm_start(model, path: str) -> None:
+    """Load ``path`` layer by layer by name, so a model that gained layers since (identity-initialised
+    FiLM) starts from the older weights; the layers the file lacks are named, not silently kept."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        saved = set(f.attrs["layer_names"].astype(str)) if "layer_names" in f.attrs else set(f)
+    model.load_weights(path, by_name=True)
+    fresh = [layer.name for layer in model.layers if layer.weights and layer.name not in saved]
+    if fresh:
+        print(f"{path}: {len(fresh)} layers not in the file keep their initialisation: {', '.join(fresh)}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = loop_parser(
         "python -m training.student", __doc__, out="runs/student", steps=3000, lr=1e-3, lr_decay=5e-4
@@ -142,13 +155,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--teacher-decoder", help="teacher decoder weights (default: the shipped one)")
     p.add_argument("--stage", type=int, choices=(1, 2), default=1)
     p.add_argument("--init-from", help="stage 2: the stage-1 --out folder")
+    p.add_argument(
+        "--weights",
+        type=_loss_weights,
+        default=DistillWeights(),
+        help="loss weights as name=value,... over output, feature, content, style "
+        f"(default: {_format_weights(DistillWeights())})",
+    )
     return p.parse_args(argv)
+
+
+def _format_weights(w: DistillWeights) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in vars(w).items())
+
+
+def _loss_weights(text: str) -> DistillWeights:
+    """``style=20,output=30`` -> DistillWeights with those changed (argparse turns errors into usage)."""
+    values = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        if name.strip() not in vars(DistillWeights()):
+            raise argparse.ArgumentTypeError(f"unknown loss {name.strip()!r} in {text!r}")
+        try:
+            values[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: the weight must be a number") from None
+    return DistillWeights(**values)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = prepare(args)
-    task = StudentTask(data, stage=args.stage, teacher_decoder=args.teacher_decoder, init_from=args.init_from)
+    task = StudentTask(
+        data, args.weights, stage=args.stage, teacher_decoder=args.teacher_decoder, init_from=args.init_from
+    )
     from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
 
     run(task, args, [STUDENT_PREDICTOR, STUDENT_TRANSFORMER])
