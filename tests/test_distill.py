@@ -102,3 +102,13 @@ def test_loss_weights_option_changes_only_the_named_terms(capsys):
         with pytest.raises(SystemExit):  # argparse's one usage line naming the bad item
             parse_args(["--weights", bad])
         assert bad in capsys.readouterr().err
+
+
+def test_warm_start_from_a_missing_file_is_one_line(tmp_path):
+    from tfstyle.errors import WeightsError
+    from tfstyle.models.student import build_transformer
+    from training.student import _warm_start
+
+    missing = tmp_path / "student_transformer.h5"
+    with pytest.raises(WeightsError, match="student_transformer.h5: --init-from weights not found"):
+        _warm_start(build_transformer(), str(missing))

@@ -140,6 +140,10 @@ def _warm_start(model, path: str) -> None:
     FiLM) starts from the older weights; the layers the file lacks are named, not silently kept."""
     import h5py
 
+    from tfstyle.errors import WeightsError
+
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: --init-from weights not found")
     with h5py.File(path, "r") as f:
         saved = set(f.attrs["layer_names"].astype(str)) if "layer_names" in f.attrs else set(f)
     model.load_weights(path, by_name=True)
