@@ -178,10 +178,11 @@ def _loss_weights(text: str) -> DistillWeights:
     values = {}
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
-        if name.strip() not in vars(DistillWeights()):
-            raise argparse.ArgumentTypeError(f"unknown loss {name.strip()!r} in {text!r}")
+        name = name.strip()
+        if name not in vars(DistillWeights()):
+            raise argparse.ArgumentTypeError(f"unknown loss {name!r} in {text!r}")
         try:
-            values[name.strip()] = float(value)
+            values[name] = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{item!r}: the weight must be a number") from None
     return DistillWeights(**values)
