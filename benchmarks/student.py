@@ -1,6 +1,7 @@
 """Student benchmarks (issue: MobileNetV2 student distilled from the teacher).
 
 python -m benchmarks.student quality   # dev set at 384 px: student vs teacher vs Magenta INT8 -> docs/QUALITY.md
+python -m benchmarks.student layers    # per-VGG-layer style distance of those renders -> docs/QUALITY.md
 python -m benchmarks.student speed     # Keras student vs teacher latency, 384 px, 1 thread -> docs/BENCHMARKS.md
 """
 
@@ -104,6 +105,43 @@ def quality(size: int, out: str) -> str:
     )
 
 
+def layers(size: int, out: str) -> str:
+    """Per-layer mean/std style distance of each method's dev renders (from ``quality``): which
+    VGG layer the student's gap to the teacher and to Magenta lies in."""
+    from tfstyle.images import load_image
+    from tfstyle.metrics import STYLE_LAYER_WEIGHTS, default_extractor, style_distance_by_layer
+
+    methods = sorted(os.listdir(out) if os.path.isdir(out) else [], key=lambda m: (m != "teacher", m))
+    if not methods:
+        raise SystemExit(f"{out}: no renders; run `python -m benchmarks.student quality` first")
+    contents, styles = dev_files()
+    style_images = {stem(s): load_image(s, size=size) for s in styles}  # as `evaluate --size`
+    extractor, names = default_extractor(), list(STYLE_LAYER_WEIGHTS)
+    means = {}
+    for method in methods:
+        rows = [
+            style_distance_by_layer(
+                load_image(os.path.join(out, method, f"{stem(c)}__{s}.png"), size=size),
+                style_images[s],
+                extractor,
+            )
+            for c in contents
+            for s in style_images
+        ]
+        means[method] = {n: float(np.mean([r[n] for r in rows])) for n in names}
+    head = "| method | " + " | ".join(names) + " | sum |\n|---|" + "---|" * (len(names) + 1) + "\n"
+    body = "".join(
+        f"| {m} | " + " | ".join(f"{v[n]:.3g}" for n in names) + f" | {sum(v.values()):.4g} |\n"
+        for m, v in means.items()
+    )
+    return (
+        "### Where the style distance lies (per VGG layer)\n\n"
+        f"`python -m benchmarks.student layers`: the terms the mean/std style distance sums, per layer, "
+        f"mean over the {len(contents) * len(styles)} dev renders above; each row sums to that method's "
+        "style distance in the table above.\n\n" + head + body
+    )
+
+
 _SPEED_CHILD = r"""
 import json, sys, time
 import numpy as np
@@ -157,13 +195,15 @@ def speed(runs: int) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("what", choices=("quality", "speed"))
+    p.add_argument("what", choices=("quality", "layers", "speed"))
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--out", default="runs/bench/student_dev")
     args = p.parse_args()
     if args.what == "quality":
         update_section("docs/QUALITY.md", "student", quality(args.size, args.out), title="# Quality")
+    elif args.what == "layers":
+        update_section("docs/QUALITY.md", "student-layers", layers(args.size, args.out), title="# Quality")
     else:
         update_section("docs/BENCHMARKS.md", "student-speed", speed(args.runs))
     return 0

@@ -63,6 +63,21 @@ def test_style_distance_uses_the_shared_loss(vgg, dev_images):
     assert got == pytest.approx(float(want), rel=0.05)  # Lanczos (images) vs antialiased bilinear (metrics)
 
 
+def test_style_distance_by_layer_sums_to_the_distance(vgg, dev_images):
+    """The per-layer terms are the ones style_distance adds up, over every style layer."""
+    from tfstyle.features import STYLE_LAYERS
+
+    content, style, other = dev_images
+    layers = metrics.style_distance_by_layer(content, style, vgg)
+    assert list(layers) == list(STYLE_LAYERS) and all(v > 0 for v in layers.values())
+    assert sum(layers.values()) == pytest.approx(
+        metrics.style_distance(content, style, vgg)["mean_std"], rel=1e-5
+    )
+    assert sum(metrics.style_distance_by_layer(style, style, vgg).values()) == pytest.approx(0.0, abs=1e-3)
+    gram = metrics.style_distance_by_layer(other, style, vgg, kind="gram")
+    assert sum(gram.values()) == pytest.approx(metrics.style_distance(other, style, vgg)["gram"], rel=1e-5)
+
+
 def test_style_distance_scale_robust(vgg):
     stripes, checks = _texture("stripes"), _texture("checks")
     other = metrics.style_distance(stripes, checks, vgg)

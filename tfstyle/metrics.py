@@ -41,6 +41,7 @@ __all__ = [
     "psnr",
     "ssim",
     "style_distance",
+    "style_distance_by_layer",
     "style_targets_for",
 ]
 
@@ -163,6 +164,16 @@ def style_distance(
     short = min(_hw(out)) if resize_style else None
     targets = style_targets_for(style, extractor, short)
     return _style_numbers(extractor(out), targets, _mask(mask, _hw(out)), layer_weights)
+
+
+def style_distance_by_layer(output, style, extractor=None, kind: str = "mean_std") -> dict[str, float]:
+    """The per-layer terms that :func:`style_distance` sums (uniform weights): which VGG layer a
+    gap between two methods lies in (colour and fine texture low, larger patterns high)."""
+    extractor = extractor or default_extractor()
+    out = _image(output)
+    targets = style_targets_for(style, extractor, min(_hw(out)))
+    _, per_layer = losses.style_loss(extractor(out), targets, kind=kind, layer_weights=STYLE_LAYER_WEIGHTS)
+    return {name: float(value) for name, value in per_layer.items()}
 
 
 def content_distance(output, content, extractor=None, *, mask=None) -> float:
