@@ -150,6 +150,13 @@ def _content_number(out_feat, content_feat, mask=None) -> float:
     return float(tf.math.divide_no_nan(num, den))
 
 
+def _output_and_targets(output, style, extractor, resize_style: bool = True):
+    """The output as a tensor and the style's targets at the output's short side (the convention
+    every style distance follows; ``resize_style=False``: the style at its own size)."""
+    out = _image(output)
+    return out, style_targets_for(style, extractor, min(_hw(out)) if resize_style else None)
+
+
 def style_distance(
     output, style, extractor=None, *, mask=None, resize_style: bool = True, layer_weights=None
 ):
@@ -160,9 +167,7 @@ def style_distance(
     the output's statistics to a region; the style's statistics always cover the whole style.
     """
     extractor = extractor or default_extractor()
-    out = _image(output)
-    short = min(_hw(out)) if resize_style else None
-    targets = style_targets_for(style, extractor, short)
+    out, targets = _output_and_targets(output, style, extractor, resize_style)
     return _style_numbers(extractor(out), targets, _mask(mask, _hw(out)), layer_weights)
 
 
@@ -170,8 +175,7 @@ def style_distance_by_layer(output, style, extractor=None, kind: str = "mean_std
     """The per-layer terms that :func:`style_distance` sums (uniform weights): which VGG layer a
     gap between two methods lies in (colour and fine texture low, larger patterns high)."""
     extractor = extractor or default_extractor()
-    out = _image(output)
-    targets = style_targets_for(style, extractor, min(_hw(out)))
+    out, targets = _output_and_targets(output, style, extractor)
     _, per_layer = losses.style_loss(extractor(out), targets, kind=kind, layer_weights=STYLE_LAYER_WEIGHTS)
     return {name: float(value) for name, value in per_layer.items()}
 
