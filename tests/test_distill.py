@@ -104,6 +104,34 @@ def test_loss_weights_option_changes_only_the_named_terms(capsys):
         assert bad in capsys.readouterr().err
 
 
+def test_style_layers_option_reweights_the_style_term(task, capsys):
+    from training.student import parse_args
+
+    assert parse_args(["--style-layers", "relu1_1=23, relu4_1=1"]).style_layers == {"relu1_1": 23.0, "relu4_1": 1.0}
+    assert parse_args([]).style_layers is None
+    for bad in ("relu5_1=1", "relu1_1=x", ","):
+        with pytest.raises(SystemExit):
+            parse_args(["--style-layers", bad])
+        assert bad.strip(",") in capsys.readouterr().err
+
+    ds, _ = pair_dataset(task.data, 2)
+    batch = next(iter(ds))
+
+    def style_term(layers):
+        task.style_layers = layers
+        try:
+            return float(task.losses(batch, training=False)["style"])
+        finally:
+            task.style_layers = None
+
+    one, two = style_term({"relu1_1": 1.0}), style_term({"relu3_1": 1.0})
+    assert one > 0 and two > 0
+    # the term is the weighted sum of the named layers only; equal weights are the default
+    assert style_term({"relu1_1": 2.0, "relu3_1": 3.0}) == pytest.approx(2 * one + 3 * two, rel=1e-5)
+    equal = style_term({k: 1.0 for k in ("relu1_1", "relu2_1", "relu3_1", "relu4_1")})
+    assert style_term(None) == pytest.approx(equal, rel=1e-6)
+
+
 def test_warm_start_from_a_missing_file_is_one_line(tmp_path):
     from tfstyle.errors import WeightsError
     from tfstyle.models.student import build_transformer

@@ -43,6 +43,7 @@ class StudentTask:
     stage: int = 1
     teacher_decoder: str | None = None
     init_from: str | None = None  # a stage-1 output folder to start stage 2 from
+    style_layers: dict[str, float] | None = None  # style-term layer weights (None: equal)
     name: str = "student"
     skipped_files: int = 0
 
@@ -110,7 +111,7 @@ class StudentTask:
         else:
             out, feats = self.train_view([content, vector], training=training)
         out = tf.cast(out, tf.float32)
-        terms = perceptual_terms(teacher.encoder, out, target, fs)
+        terms = perceptual_terms(teacher.encoder, out, target, fs, self.style_layers)
         terms["output"] = losses.distillation_loss(out, teacher_out)
         if feats is not None:
             projected = self.projection(feats, training=training)
@@ -166,6 +167,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="loss weights as name=value,... over output, feature, content, style "
         f"(default: {_format_weights(DistillWeights())})",
     )
+    p.add_argument(
+        "--style-layers",
+        type=_style_layer_weights,
+        help="style-term weights per VGG layer as relu1_1=value,... (unnamed layers get 0; "
+        "default: 1 each over relu1_1..relu4_1)",
+    )
     return p.parse_args(argv)
 
 
@@ -173,26 +180,46 @@ def _format_weights(w: DistillWeights) -> str:
     return ",".join(f"{k}={v:g}" for k, v in vars(w).items())
 
 
-def _loss_weights(text: str) -> DistillWeights:
-    """``style=20,output=30`` -> DistillWeights with those changed (argparse turns errors into usage)."""
+def _name_values(text: str, names, kind: str) -> dict[str, float]:
+    """``a=1,b=2`` -> {a: 1.0, b: 2.0} over the allowed ``names`` (argparse turns errors into usage)."""
     values = {}
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
         name = name.strip()
-        if name not in vars(DistillWeights()):
-            raise argparse.ArgumentTypeError(f"unknown loss {name!r} in {text!r}")
+        if name not in names:
+            raise argparse.ArgumentTypeError(f"unknown {kind} {name!r} in {text!r}")
         try:
             values[name] = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{item!r}: the weight must be a number") from None
-    return DistillWeights(**values)
+    return values
+
+
+def _loss_weights(text: str) -> DistillWeights:
+    """``style=20,output=30`` -> DistillWeights with those changed."""
+    return DistillWeights(**_name_values(text, vars(DistillWeights()), "loss"))
+
+
+def _style_layer_weights(text: str) -> dict[str, float]:
+    """``relu1_1=23,relu4_1=1`` -> the style term's layer weights (only the named layers count)."""
+    from tfstyle.models.teacher import ENCODER_LAYERS
+
+    values = _name_values(text, ENCODER_LAYERS, "style layer")
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: name at least one of {', '.join(ENCODER_LAYERS)}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = prepare(args)
     task = StudentTask(
-        data, args.weights, stage=args.stage, teacher_decoder=args.teacher_decoder, init_from=args.init_from
+        data,
+        args.weights,
+        stage=args.stage,
+        teacher_decoder=args.teacher_decoder,
+        init_from=args.init_from,
+        style_layers=args.style_layers,
     )
     from tfstyle.assets import STUDENT_PREDICTOR, STUDENT_TRANSFORMER
 

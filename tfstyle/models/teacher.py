@@ -8,7 +8,7 @@ content loss (relu4_1) and the mean/std style loss (relu1_1..relu4_1).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tfstyle import losses
@@ -153,13 +153,21 @@ def adain_target(encoder: keras.Model, content, style) -> tuple:
     return fc, fs, tf.stop_gradient(adain(fc, s_mean, s_std))
 
 
-def perceptual_terms(encoder: keras.Model, output, target, style_feats) -> dict:
+def perceptual_terms(
+    encoder: keras.Model, output, target, style_feats, style_layers: Mapping[str, float] | None = None
+) -> dict:
     """Content loss against the AdaIN target at relu4_1 and mean/std style loss over
-    relu1_1..relu4_1, from one encoder pass over ``output`` (shared by teacher and student)."""
+    relu1_1..relu4_1, from one encoder pass over ``output`` (shared by teacher and student).
+
+    ``style_layers`` reweights the style layers (default: equal). Equal weights on raw features
+    leave relu4_1 about 80% of the term, so colour and fine texture (relu1_1-relu3_1) barely count;
+    the student, whose gap is mostly there, is distilled with them weighted up.
+    """
     fo = scaled_features(encoder, output)
     content_term = losses.content_loss(fo[BOTTLENECK], target)
     targets = losses.style_targets(style_feats, ENCODER_LAYERS)
-    style_term, _ = losses.style_loss(fo, targets, "mean_std", {k: 1.0 for k in ENCODER_LAYERS})
+    weights = dict.fromkeys(ENCODER_LAYERS, 1.0) if style_layers is None else dict(style_layers)
+    style_term, _ = losses.style_loss(fo, targets, "mean_std", weights)
     return {"content": content_term, "style": style_term}
 
 
