@@ -159,7 +159,17 @@ def engines(steps: int) -> dict[str, Render]:
 # ----------------------------------------------------------------------------- runs
 
 
-def run_all(size: int, steps: int, out_dir: str, contents: tuple[str, ...] = CONTENTS) -> dict:
+def run_all(
+    size: int,
+    steps: int,
+    out_dir: str,
+    contents: tuple[str, ...] = CONTENTS,
+    previous: dict | None = None,
+    reuse: frozenset[str] = frozenset(),
+) -> dict:
+    """Render and score every engine; those in ``reuse`` are taken from ``previous`` (an earlier
+    run's results at the same size and steps, renders still in ``out_dir``), so a new student does
+    not cost another 40 CPU minutes of Gatys."""
     from tfstyle.images import load_image, save_image
     from tfstyle.labels import LabelMap
     from tfstyle.masks import auto_sigma
@@ -195,6 +205,9 @@ def run_all(size: int, steps: int, out_dir: str, contents: tuple[str, ...] = CON
         }
         strength_style = styles[STRENGTH_STYLE]
         for engine, render in renders.items():
+            if engine in reuse:
+                row[engine] = previous["images"][name][engine]
+                continue
             t = time.perf_counter()
             entry: dict = {}
             out = render(content, [styles[a], styles[b]], masks=[regions[a], regions[b]])
@@ -221,7 +234,10 @@ def run_all(size: int, steps: int, out_dir: str, contents: tuple[str, ...] = CON
             entry["seconds"] = time.perf_counter() - t
             row[engine] = entry
             print(f"{name} {engine}: {entry['seconds']:.0f} s", file=sys.stderr)
-        if "gatys" in renders:
+        if "gatys" in reuse:
+            row["semantic"] = dict(previous["images"][name]["semantic"])
+            row["semantic"]["style"] = halves_style(styles[a], styles[b], max(shape))[0]
+        elif "gatys" in renders:
             row["semantic"] = semantic(
                 content, labels, styles, class_cores, renders["gatys"], out_dir, name, vgg
             )
@@ -471,6 +487,29 @@ def sheet(results: dict, out_dir: str, renders: list[str], path: str = SHEET) ->
     contact_sheet(rows, titles, path, cell=160, row_labels=labels)
 
 
+def _previous(path: str, size: int, steps: int, contents: tuple[str, ...], reuse: frozenset[str]):
+    """The earlier results that ``--reuse`` draws on, checked to be comparable with this run."""
+    from tfstyle.errors import TfstyleError
+
+    if not reuse:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            previous = json.load(fh)["results"]
+    except (OSError, ValueError, KeyError) as e:
+        raise TfstyleError(f"{path}: --reuse needs an earlier run's results ({e})") from None
+    if (previous["size"], previous["steps"]) != (size, steps):
+        raise TfstyleError(
+            f"{path}: --reuse: that run was at {previous['size']} px / {previous['steps']} steps, "
+            f"not {size} / {steps}"
+        )
+    for name in contents:
+        missing = [e for e in reuse if e not in previous["images"].get(name, {})]
+        if missing:
+            raise TfstyleError(f"{path}: --reuse: no {', '.join(missing)} figures for {name}")
+    return previous
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=256)
@@ -479,8 +518,16 @@ def main() -> int:
     p.add_argument("--contents", default=",".join(CONTENTS), help="dev content stems, comma-separated")
     p.add_argument("--report", default="docs/QUALITY.md")
     p.add_argument("--sheet", default=SHEET)
+    p.add_argument(
+        "--reuse",
+        default="",
+        help="engines (e.g. gatys,teacher) whose figures and renders are kept from --out/masked.json",
+    )
     args = p.parse_args()
-    results = run_all(args.size, args.steps, args.out, tuple(args.contents.split(",")))
+    contents = tuple(args.contents.split(","))
+    reuse = frozenset(filter(None, args.reuse.split(",")))
+    previous = _previous(os.path.join(args.out, "masked.json"), args.size, args.steps, contents, reuse)
+    results = run_all(args.size, args.steps, args.out, contents, previous, reuse)
     summary = summarise(results)
     sem = semantic_summary(results)
     sheet(results, args.out, list(summary), args.sheet)
@@ -493,4 +540,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from tfstyle.errors import guarded
+
+    sys.exit(guarded("benchmarks.masked", main))
