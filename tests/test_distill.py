@@ -107,7 +107,10 @@ def test_loss_weights_option_changes_only_the_named_terms(capsys):
 def test_style_layers_option_reweights_the_style_term(task, capsys):
     from training.student import parse_args
 
-    assert parse_args(["--style-layers", "relu1_1=23, relu4_1=1"]).style_layers == {"relu1_1": 23.0, "relu4_1": 1.0}
+    assert parse_args(["--style-layers", "relu1_1=23, relu4_1=1"]).style_layers == {
+        "relu1_1": 23.0,
+        "relu4_1": 1.0,
+    }
     assert parse_args([]).style_layers is None
     for bad in ("relu5_1=1", "relu1_1=x", ","):
         with pytest.raises(SystemExit):

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -331,6 +332,33 @@ def test_auto_precision_is_the_policy_the_loop_trains_with(tmp_path):
     assert task.model.layers[1].compute_dtype == ("bfloat16" if expected == "mixed_bfloat16" else "float32")
     assert task.model.layers[1].variable_dtype == "float32"
     assert result.step == 2 and all(np.isfinite(h["total"]) for h in result.history)
+
+
+def test_export_can_average_the_last_checkpoints(tmp_path):
+    from tfstyle._keras import tf
+    from tfstyle.errors import TfstyleError
+    from training.loop import LoopConfig, train
+
+    cfg = LoopConfig(out_dir=str(tmp_path), steps=3, batch_size=4, checkpoint_every=1, progress=False)
+    plain = TinyTask()
+    train(plain, cfg)
+    final = plain.model.get_weights()
+    saved = []
+    for step in (2, 3):
+        task = TinyTask()
+        task.build()
+        tf.train.Checkpoint(model=task.model).restore(
+            str(tmp_path / "checkpoints" / f"ckpt-{step}")
+        ).expect_partial()
+        saved.append(task.model.get_weights())
+    np.testing.assert_allclose(saved[1][0], final[0])  # the plain export is the last checkpoint
+    averaged = TinyTask()
+    train(averaged, replace(cfg, average_last=2))  # nothing left to train: export only
+    for got, a, b in zip(averaged.model.get_weights(), *saved):
+        np.testing.assert_allclose(got, (a + b) / 2, rtol=1e-6, atol=1e-7)
+    assert not np.allclose(averaged.model.get_weights()[0], final[0])
+    with pytest.raises(TfstyleError, match="--average 5: the run has only 3 checkpoint"):
+        train(TinyTask(), replace(cfg, average_last=5))
 
 
 # --- data pipeline ---------------------------------------------------------------------------

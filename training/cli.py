@@ -29,6 +29,7 @@ def loop_parser(prog: str, description: str | None, *, out: str, steps: int, lr:
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--sample-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--average", type=int, default=1, help="export the mean weights of the last N checkpoints")
     p.add_argument("--ship", action="store_true", help="copy the exported weights into tfstyle/assets")
     p.add_argument("--export-only", action="store_true", help="export the latest checkpoint, no training")
     p.add_argument("--quiet", action="store_true")
@@ -60,6 +61,7 @@ def run(task, args: argparse.Namespace, shipped: Sequence[str]) -> TrainResult:
         precision=args.precision,
         replicas=args.replicas,
         checkpoint_every=args.checkpoint_every,
+        average_last=args.average,
         sample_every=args.sample_every,
         seed=args.seed,
         progress=not args.quiet,

@@ -34,6 +34,7 @@ class LoopConfig:
     log_every: int = 20
     sample_every: int = 500
     keep_checkpoints: int = 3
+    average_last: int = 1  # export the mean weights of the last N checkpoints (1: the final ones)
     seed: int = 0
     progress: bool = True
     extra: dict = field(default_factory=dict)
@@ -99,7 +100,8 @@ def _train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None)
     ckpt_dir = chief_dir
     if not chief:  # every worker must save (MWMS), but only the chief's checkpoints count
         ckpt_dir = os.path.join(cfg.out_dir, f"worker_tmp_{os.getpid()}")
-    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=cfg.keep_checkpoints)
+    keep = max(cfg.keep_checkpoints, cfg.average_last)
+    manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=keep)
     latest = tf.train.latest_checkpoint(chief_dir)  # all workers resume from the chief's step
     if latest:
         ckpt.restore(latest).expect_partial()
@@ -179,6 +181,8 @@ def _train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None)
 
             save_image(os.path.join(cfg.out_dir, "samples.png"), _grid(task.samples(sample_batch)))
     if chief:
+        if cfg.average_last > 1:
+            average_checkpoints(task, tf.train.get_checkpoint_state(chief_dir), cfg.average_last)
         exported = task.export(cfg.out_dir)
     else:  # the scratch checkpoints were only written because MWMS needs every worker to save
         shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -186,6 +190,30 @@ def _train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None)
     return TrainResult(
         int(step_var.numpy()), history, ips, policy, replicas, exported, time.perf_counter() - t0
     )
+
+
+def average_checkpoints(task: Task, state, n: int) -> None:
+    """Load the mean of the last ``n`` checkpoints' model weights into ``task``'s models.
+
+    At a low learning rate the weights wander around a plateau from one checkpoint to the next;
+    their mean (stochastic weight averaging) sits nearer its centre than any one of them.
+    BatchNorm statistics are averaged along with the weights.
+    """
+    from tfstyle.errors import TfstyleError
+
+    paths = list(state.all_model_checkpoint_paths)[-n:] if state else []
+    if len(paths) < n:
+        raise TfstyleError(f"--average {n}: the run has only {len(paths)} checkpoint(s) to average")
+    models = {k: v for k, v in task.checkpoint_objects().items() if isinstance(v, keras.Model)}
+    sums: dict[str, list[np.ndarray]] = {}
+    for path in paths:
+        tf.train.Checkpoint(**models).restore(path).expect_partial()
+        for name, model in models.items():
+            weights = model.get_weights()
+            sums[name] = weights if name not in sums else [a + b for a, b in zip(sums[name], weights)]
+    for name, model in models.items():
+        model.set_weights([w / n for w in sums[name]])
+    print(f"{task.name}: exporting the mean of {n} checkpoints: {', '.join(map(os.path.basename, paths))}")
 
 
 def _bar(cfg: LoopConfig, start: int, name: str):
