@@ -24,15 +24,14 @@ from tfstyle.assets import (
     STUDENT_TRANSFORMER,
     STUDENT_TRANSFORMER_TFLITE,
 )
-from tfstyle.files import atomic_path, write_text
+from tfstyle.files import atomic_path, sha256_file, write_text
 
 DATA = os.environ.get("TFSTYLE_DATA", "../shared/data")
 
 
 def _source(path: str) -> str:
     """Which weights a model was converted from: path and content hash."""
-    with open(path, "rb") as fh:
-        return f"{os.path.relpath(path)} sha256:{hashlib.sha256(fh.read()).hexdigest()}"
+    return f"{os.path.relpath(path)} sha256:{sha256_file(path)}"
 
 
 def write_variants(student, qat_models, out: str, calibration: dict, source: dict) -> dict:

@@ -17,6 +17,7 @@ it. Fake quantisation runs in float32.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -123,9 +124,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+FLOAT_STAMP = "float_weights.json"
+
+
+def check_float_source(out: str, predictor: str, transformer: str) -> None:
+    """Refuse to resume a QAT run that started from other float weights.
+
+    The loop resumes whatever ``out`` holds, so after the float student was retrained a stale run
+    would be "finished" already and export the old student's integer weights, which then fail (or
+    worse, pass) parity against the new float model. A fresh run records the weights' hashes.
+    """
+    from tfstyle._keras import tf
+    from tfstyle.errors import TfstyleError
+    from tfstyle.files import sha256_file, write_text
+
+    if not (os.path.isfile(predictor) and os.path.isfile(transformer)):
+        return  # the task names the missing file when it loads it
+    want = {"predictor": sha256_file(predictor), "transformer": sha256_file(transformer)}
+    stamp = os.path.join(out, FLOAT_STAMP)
+    if tf.train.latest_checkpoint(os.path.join(out, "checkpoints")) is None:
+        write_text(stamp, json.dumps(want, indent=1) + "\n")
+        return
+    try:
+        with open(stamp, encoding="utf-8") as fh:
+            have = json.load(fh)
+    except (OSError, ValueError):
+        have = None
+    if have != want:
+        what = "other float weights" if have else "unrecorded float weights"
+        raise TfstyleError(
+            f"{out}: this QAT run was started from {what}, not {predictor} and {transformer}; "
+            "remove it or pass another --qat-run / --out"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = prepare(args)
+    check_float_source(args.out, args.predictor, args.transformer)
     task = QatTask(
         data,
         stage=2,

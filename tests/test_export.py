@@ -415,3 +415,25 @@ def test_parity_report_compares_qat_with_ptq_pair_by_pair():
     assert "QAT is better on both; QAT is ahead on 2/3 pairs in PSNR and 1/3 in SSIM" in text
     results["int8"] = row([45.0, 45.0, 45.0], [0.995, 0.995, 0.995])
     assert "QAT is NOT better on both" in parity.report(results, 384)
+
+
+def test_a_qat_run_from_other_float_weights_is_not_resumed(tmp_path):
+    """Retraining the float student must not let ``export`` reuse the old student's QAT run."""
+    from export.qat import FLOAT_STAMP, check_float_source
+    from tfstyle._keras import tf
+    from tfstyle.errors import TfstyleError
+
+    pred, trans = tmp_path / "p.h5", tmp_path / "t.h5"
+    pred.write_bytes(b"predictor v1")
+    trans.write_bytes(b"transformer v1")
+    run = tmp_path / "qat"
+    check_float_source(str(run), str(pred), str(trans))  # fresh: records the weights
+    assert (run / FLOAT_STAMP).is_file()
+    tf.train.Checkpoint(step=tf.Variable(1)).save(str(run / "checkpoints" / "ckpt"))
+    check_float_source(str(run), str(pred), str(trans))  # same weights: resumes
+    trans.write_bytes(b"transformer v2")
+    with pytest.raises(TfstyleError, match="started from other float weights, not .*p.h5 and .*t.h5"):
+        check_float_source(str(run), str(pred), str(trans))
+    (run / FLOAT_STAMP).unlink()
+    with pytest.raises(TfstyleError, match="started from unrecorded float weights"):
+        check_float_source(str(run), str(pred), str(trans))
