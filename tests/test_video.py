@@ -257,3 +257,34 @@ def test_cli_text_file_as_video_in_a_real_process(style, tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"tfstyle: error: {bad}: " + V.UNREADABLE]
+
+
+def test_resume_discards_frames_drawn_by_other_weights(clips, style, tmp_path):
+    """Retrained or upgraded weights at the same path: the old frames are not resumed."""
+    import shutil
+
+    from tfstyle.runtime import default_paths
+
+    paths = [str(tmp_path / os.path.basename(p)) for p in default_paths()]
+    for src, dest in zip(default_paths(), paths, strict=True):
+        shutil.copyfile(src, dest)
+    out = str(tmp_path / "out.mp4")
+    V.stylize_video(
+        clips["static"], out, style, engine=CountingEngine(*paths, threads=1), max_frames=4, keep_frames=True
+    )
+
+    engine = CountingEngine(*paths, threads=1)
+    assert (
+        V.stylize_video(clips["static"], out, style, engine=engine, max_frames=6, keep_frames=True).reused
+        == 4
+    )
+    assert engine.calls == 2  # same weights: resumed
+
+    with open(paths[0], "ab") as fh:  # other bytes at the same path (the flatbuffer ignores a tail)
+        fh.write(b"\0" * 8)
+    engine = CountingEngine(*paths, threads=1)
+    assert (
+        V.stylize_video(clips["static"], out, style, engine=engine, max_frames=6, keep_frames=True).reused
+        == 0
+    )
+    assert engine.calls == 6

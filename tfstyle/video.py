@@ -24,7 +24,7 @@ the output-level blend above (it turns that blend on).
 
 **Resumable output**: each finished frame is written atomically to ``OUT.frames/NNNNNN.png``
 (numbered by input frame; with feature smoothing, the latest target as ``NNNNNN.feats.npy``) with
-``state.json`` naming the input and a hash of every option; a rerun
+``state.json`` naming the input and a hash of every option and of the weights' contents; a rerun
 after a crash skips the frames already there and reloads the last one as the previous stylized
 frame. The chain always goes through the saved 8-bit frame, so a resumed run writes exactly the
 frames an uninterrupted one would. The frames are then muxed into ``OUT`` (``mp4v`` for
@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from tfstyle.errors import InputError, TfstyleError
-from tfstyle.files import atomic_path, write_text
+from tfstyle.files import atomic_path, sha256_file, write_text
 from tfstyle.images import from_uint8, resize, resize_to, scaled_shape, to_uint8
 
 __all__ = [
@@ -491,6 +491,12 @@ def _digest(value) -> str:
     return hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
 
 
+def _weights_id(path) -> str:
+    """A weights file by path and content: retrained or upgraded weights at the same path must not
+    resume frames the old ones drew."""
+    return f"{path}:{sha256_file(path)}" if os.path.isfile(path) else str(path)
+
+
 _NOT_IN_STATE = ("max_frames", "keep_frames")  # a longer or kept run reuses the same frames
 
 
@@ -500,7 +506,7 @@ def _state(info: VideoInfo, config, video: VideoConfig, engine, styles, weights,
         "stylize": dataclasses.asdict(config),
         "video": {k: v for k, v in dataclasses.asdict(video).items() if k not in _NOT_IN_STATE},
         "engine": [type(engine).__name__, getattr(engine, "name", "")]
-        + [str(p) for p in (getattr(engine, "paths", None) or [getattr(engine, "decoder_path", "")])],
+        + [_weights_id(p) for p in (getattr(engine, "paths", None) or [getattr(engine, "decoder_path", "")])],
         "styles": [_digest(s) for s in styles],
         "weights": None if weights is None else [float(w) for w in weights],
         "masks": None if masks is None else [_digest(m) for m in masks],
