@@ -507,7 +507,19 @@ def _previous(path: str, size: int, steps: int, contents: tuple[str, ...], reuse
         missing = [e for e in reuse if e not in previous["images"].get(name, {})]
         if missing:
             raise TfstyleError(f"{path}: --reuse: no {', '.join(missing)} figures for {name}")
+    for row in previous["images"].values():
+        for e in reuse:
+            if "strength" in row[e]:
+                row[e]["strength"] = {key: _class_keys(t) for key, t in row[e]["strength"].items()}
+        if "semantic" in row:
+            row["semantic"] = {key: _class_keys(t) for key, t in row["semantic"].items()}
     return previous
+
+
+def _class_keys(table: dict) -> dict:
+    """JSON turned the int class labels that key these tables into strings; the report looks them
+    up by int, as a fresh run stores them."""
+    return {int(k): v for k, v in table.items()}
 
 
 def main() -> int:
