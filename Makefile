@@ -30,12 +30,18 @@ lint:
 demo: ## stylize scikit-image sample photos into demo_out/ with a contact sheet
 	$(VENV)/bin/tfstyle demo -o demo_out
 
-train: ## train the teacher decoder, then distil the student in two stages; each resumes and ships
+train: ## train the teacher decoder, then distil the student in three stages (the last ships the mean of its last 5 checkpoints); each resumes
 	$(PY) -m training.teacher --out runs/teacher --steps 8000 --batch 8 --crop 128 --lr 3e-4 --checkpoint-every 250 --ship
 	$(PY) -m training.student --out runs/student_s1 --stage 1 --steps 8000 --lr 1e-3 --checkpoint-every 250 \
 		--weights style=20
 	$(PY) -m training.student --out runs/student_s2 --stage 2 --init-from runs/student_s1 --steps 600 \
-		--crop 256 --lr 1e-4 --checkpoint-every 50 --weights style=20 --ship
+		--crop 256 --lr 1e-4 --checkpoint-every 50 --weights style=20
+	$(PY) -m training.student --out runs/student_s3 --stage 2 --init-from runs/student_s2 --steps 300 \
+		--crop 256 --lr 1e-4 --checkpoint-every 100 --weights style=20,output=30 --seed 4 \
+		--style-layers relu1_1=23,relu2_1=5.5,relu3_1=3,relu4_1=1
+	$(PY) -m training.student --out runs/student_s3 --stage 2 --init-from runs/student_s2 --steps 800 \
+		--crop 256 --lr 1e-4 --checkpoint-every 100 --weights style=20,output=30 --seed 4 \
+		--style-layers relu1_1=50,relu2_1=10,relu3_1=4,relu4_1=1 --average 5 --ship
 
 train-smoke: ## a 40-step teacher run from scratch into runs/teacher-smoke (under a minute; ships nothing)
 	rm -rf runs/teacher-smoke
