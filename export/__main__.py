@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     qat_main(qat_args)
     qat_models = load_qat_models(args.qat_run)
 
-    from tfstyle._keras import tf
+    from training.loop import latest_checkpoint
 
-    checkpoint = tf.train.latest_checkpoint(os.path.join(args.qat_run, "checkpoints"))
+    checkpoint = latest_checkpoint(args.qat_run)
     qat_files = [os.path.join(args.qat_run, name + ".index") for name in (QAT_PREDICTOR, QAT_TRANSFORMER)]
     source = {
         "float": {"predictor": _source(args.predictor), "transformer": _source(args.transformer)},

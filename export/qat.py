@@ -134,15 +134,15 @@ def check_float_source(out: str, predictor: str, transformer: str) -> None:
     would be "finished" already and export the old student's integer weights, which then fail (or
     worse, pass) parity against the new float model. A fresh run records the weights' hashes.
     """
-    from tfstyle._keras import tf
     from tfstyle.errors import TfstyleError
     from tfstyle.files import sha256_file, write_text
+    from training.loop import latest_checkpoint
 
     if not (os.path.isfile(predictor) and os.path.isfile(transformer)):
         return  # the task names the missing file when it loads it
     want = {"predictor": sha256_file(predictor), "transformer": sha256_file(transformer)}
     stamp = os.path.join(out, FLOAT_STAMP)
-    if tf.train.latest_checkpoint(os.path.join(out, "checkpoints")) is None:
+    if latest_checkpoint(out) is None:
         write_text(stamp, json.dumps(want, indent=1) + "\n")
         return
     try:

@@ -31,14 +31,20 @@ def _halves(shape, left: int = 1, right: int = 2) -> np.ndarray:
     return labels
 
 
-@pytest.fixture(scope="module")
-def small(data_dir):
+def _kodim01_mondrian_udnie(data_dir, shape: tuple[int, int]):
+    """kodim01 resized to ``shape``, and the two styles at its long side."""
     from tfstyle.images import load_image, resize_to
 
-    content = resize_to(load_image(data_dir / "dev" / "content" / "kodim01.png"), (64, 96))
-    a = load_image(data_dir / "dev" / "style" / "mondrian.jpg", size=96)
-    b = load_image(data_dir / "dev" / "style" / "udnie.jpg", size=96)
-    return content, a, b
+    content = resize_to(load_image(data_dir / "dev" / "content" / "kodim01.png"), shape)
+    styles = [
+        load_image(data_dir / "dev" / "style" / f"{s}.jpg", size=max(shape)) for s in ("mondrian", "udnie")
+    ]
+    return content, *styles
+
+
+@pytest.fixture(scope="module")
+def small(data_dir):
+    return _kodim01_mondrian_udnie(data_dir, (64, 96))
 
 
 @pytest.fixture
@@ -265,11 +271,7 @@ def test_student_region_strength_mixes_the_style_vector(small, tflite):
 def medium(data_dir):
     """128 x 192: the student's strength ordering needs a content above its 1/8 grid's few cells (at
     64 x 96 its full-strength texture overshoots: farther from the style than at 0.6)."""
-    from tfstyle.images import load_image, resize_to
-
-    content = resize_to(load_image(data_dir / "dev" / "content" / "kodim01.png"), (128, 192))
-    styles = [load_image(data_dir / "dev" / "style" / f"{s}.jpg", size=192) for s in ("mondrian", "udnie")]
-    return content, *styles
+    return _kodim01_mondrian_udnie(data_dir, (128, 192))
 
 
 def test_regions_take_their_own_style_and_strength_orders(medium, tflite, vgg):

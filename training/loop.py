@@ -96,13 +96,13 @@ def _train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None)
             optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         ckpt = tf.train.Checkpoint(optimizer=optimizer, step=step_var, **task.checkpoint_objects())
-    chief_dir = os.path.join(cfg.out_dir, "checkpoints")
+    chief_dir = checkpoint_dir(cfg.out_dir)
     ckpt_dir = chief_dir
     if not chief:  # every worker must save (MWMS), but only the chief's checkpoints count
         ckpt_dir = os.path.join(cfg.out_dir, f"worker_tmp_{os.getpid()}")
     keep = max(cfg.keep_checkpoints, cfg.average_last)
     manager = tf.train.CheckpointManager(ckpt, ckpt_dir, max_to_keep=keep)
-    latest = tf.train.latest_checkpoint(chief_dir)  # all workers resume from the chief's step
+    latest = latest_checkpoint(cfg.out_dir)  # all workers resume from the chief's step
     if latest:
         ckpt.restore(latest).expect_partial()
     start = int(step_var.numpy())
@@ -190,6 +190,16 @@ def _train(task: Task, cfg: LoopConfig, strategy: tf.distribute.Strategy | None)
     return TrainResult(
         int(step_var.numpy()), history, ips, policy, replicas, exported, time.perf_counter() - t0
     )
+
+
+def checkpoint_dir(out_dir: str) -> str:
+    """Where a run in ``out_dir`` keeps its (the chief's) checkpoints."""
+    return os.path.join(out_dir, "checkpoints")
+
+
+def latest_checkpoint(out_dir: str) -> str | None:
+    """The newest checkpoint of the run in ``out_dir``; None when the run has not started."""
+    return tf.train.latest_checkpoint(checkpoint_dir(out_dir))
 
 
 def average_checkpoints(task: Task, state, n: int) -> None:
