@@ -59,6 +59,28 @@ def evaluate(dirs: dict[str, str], size: int, report: str, sheet: str, js: str) 
         return json.load(fh)["means"]
 
 
+def by_style_table(js: str) -> str:
+    """Mean style distance (mean/std) and content SSIM per style and method: a mean over styles can
+    hide one style that a method cannot do (the student's gap to the teacher is mostly one style)."""
+    with open(js, encoding="utf-8") as fh:
+        pairs = json.load(fh)["pairs"]
+    methods = [m for m in pairs[0]["scores"] if m != "content"]
+    rows: dict[str, list[dict]] = {}
+    for pair in pairs:
+        rows.setdefault(pair["name"].rsplit("__", 1)[1], []).append(pair["scores"])
+    head = "| style | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods) + "\n"
+
+    def cell(scores: list[dict], m: str) -> str:
+        d = sum(s[m]["style_mean_std"] for s in scores) / len(scores)
+        q = sum(s[m]["content_ssim"] for s in scores) / len(scores)
+        return f"{d:.3g} ({q:.2f})"
+
+    return head + "".join(
+        f"| {name} | " + " | ".join(cell(scores, m) for m in methods) + " |\n"
+        for name, scores in sorted(rows.items())
+    )
+
+
 def means_table(means: dict) -> str:
     return (
         "| method | style distance mean/std | style distance Gram | content distance | content SSIM |\n"

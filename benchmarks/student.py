@@ -15,7 +15,7 @@ import sys
 
 import numpy as np
 
-from benchmarks.devset import DEV_C, DEV_S, dev_files, evaluate, means_table, render, stem
+from benchmarks.devset import DEV_C, DEV_S, by_style_table, dev_files, evaluate, means_table, render, stem
 from benchmarks.report import machine, update_section
 
 
@@ -76,7 +76,8 @@ def quality(size: int, out: str) -> str:
     contents, styles = dev_files()
     dirs = render(methods, size, out)
     sheet = "docs/img/student_dev_sheet.png"
-    means = evaluate(dirs, size, "docs/quality/student_dev.md", sheet, "runs/bench/student_dev.json")
+    js = "runs/bench/student_dev.json"
+    means = evaluate(dirs, size, "docs/quality/student_dev.md", sheet, js)
     agree = _agreement(dirs, "student", "teacher")
     shifted = _teacher_shift_agreement(dirs, size)
     t, s, m = means["teacher"], means["student"], means["magenta_int8"]
@@ -94,6 +95,8 @@ def quality(size: int, out: str) -> str:
         "on LiteRT (`--model tflite`). Magenta: INT8 predictor (256x256) + INT8 transfer at its fixed "
         "384x384 input. Per-pair table: [quality/student_dev.md](quality/student_dev.md).\n\n"
         + means_table(means)
+        + "\nPer style, style distance mean/std (content SSIM):\n\n"
+        + by_style_table(js)
         + "\n| acceptance | measured | goal | |\n|---|---|---|---|\n"
         f"| student-vs-teacher SSIM | {agree:.3f} (teacher vs itself on the content moved by 1 px: "
         f"{shifted:.3f}) | >= 0.80 | {goal(agree >= 0.80)} |\n"
