@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 
@@ -94,13 +95,33 @@ def _frames_of(folder: str) -> list[np.ndarray]:
     return [cv2.cvtColor(cv2.imread(os.path.join(folder, n)), cv2.COLOR_BGR2RGB) for n in names]
 
 
+def discard_earlier_run(out: str) -> None:
+    """Remove ``out`` and its frames: a rerun with unchanged weights and options would resume every
+    frame in no time, and the throughput of frames it did not draw is meaningless (the teacher's,
+    unchanged between student releases, was reported as 1.2e10 frames/s)."""
+    from tfstyle.video import sidecar_path
+
+    shutil.rmtree(sidecar_path(out), ignore_errors=True)
+    if os.path.exists(out):
+        os.remove(out)
+
+
+def throughput(result) -> float:
+    """Frames/s over the frames this run drew (a ``VideoResult``'s time excludes reused frames)."""
+    drawn = result.frames - result.reused
+    if drawn <= 0 or result.seconds <= 0:
+        raise ValueError(f"{result.output}: no frames drawn in this run, so no throughput")
+    return drawn / result.seconds
+
+
 def run_clip(src: str, style: str, engine: str, out: str, every: int = 4, **options) -> dict:
-    """Stylize ``src`` (frames kept), then: temporal errors, mean style distance over every
+    """Stylize ``src`` afresh (frames kept), then: temporal errors, mean style distance over every
     ``every``-th frame, frame count and fps of the written video, stylization frames/s."""
     from tfstyle.images import load_image
     from tfstyle.metrics import style_distance
     from tfstyle.video import probe, read_frames, sidecar_path, stylize_video, temporal_error
 
+    discard_earlier_run(out)
     result = stylize_video(src, out, style, engine=engine, keep_frames=True, **options)
     frames = _frames_of(sidecar_path(out))
     contents = list(read_frames(src, options.get("start", 0), options.get("max_frames")))
@@ -115,7 +136,7 @@ def run_clip(src: str, style: str, engine: str, out: str, every: int = 4, **opti
         "fps_ok": abs(written.fps - source.fps) < 1e-3
         and (written.width, written.height) == (source.width, source.height),
         "fps": written.fps,
-        "throughput": result.frames / max(result.seconds, 1e-9),
+        "throughput": throughput(result),
         "stylized": frames,
         "contents": contents,
     }

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.video import synthetic_frames, write_video
+from benchmarks.video import run_clip, synthetic_frames, throughput, write_video
 from tfstyle import cli
 from tfstyle import video as V
 from tfstyle.errors import InputError
@@ -288,3 +288,16 @@ def test_resume_discards_frames_drawn_by_other_weights(clips, style, tmp_path):
         == 0
     )
     assert engine.calls == 6
+
+
+def test_benchmark_reruns_are_drawn_and_timed_again(clips, style, tmp_path):
+    out = str(tmp_path / "bench.mp4")
+    first = run_clip(clips["static"], style, _engine(), out, max_frames=4)
+    engine = _engine()
+    again = run_clip(clips["static"], style, engine, out, max_frames=4)  # would resume all 4 frames
+    assert engine.calls == 4
+    assert 0 < again["throughput"] < 1e4 and 0 < first["throughput"] < 1e4
+    resumed = V.stylize_video(clips["static"], out, style, engine=_engine(), max_frames=4, keep_frames=True)
+    assert resumed.reused == 4
+    with pytest.raises(ValueError, match="no frames drawn"):
+        throughput(resumed)
