@@ -39,7 +39,7 @@ train: ## train the teacher decoder, then distil the student in three stages (th
 	$(PY) -m training.student --out runs/student_s3 --stage 2 --init-from runs/student_s2 --steps 300 \
 		--crop 256 --lr 1e-4 --checkpoint-every 100 --weights style=20,output=30 --seed 4 \
 		--style-layers relu1_1=23,relu2_1=5.5,relu3_1=3,relu4_1=1
-	$(PY) -m training.student --out runs/student_s3 --stage 2 --init-from runs/student_s2 --steps 800 \
+	$(PY) -m training.student --out runs/student_s3 --stage 2 --init-from runs/student_s2 --steps 1300 \
 		--crop 256 --lr 1e-4 --checkpoint-every 100 --weights style=20,output=30 --seed 4 \
 		--style-layers relu1_1=50,relu2_1=10,relu3_1=4,relu4_1=1 --average 5 --ship
 
