@@ -67,7 +67,7 @@ def by_style_table(js: str) -> str:
     methods = [m for m in pairs[0]["scores"] if m != "content"]
     rows: dict[str, list[dict]] = {}
     for pair in pairs:
-        rows.setdefault(pair["name"].rsplit("__", 1)[1], []).append(pair["scores"])
+        rows.setdefault(stem(pair["style"]), []).append(pair["scores"])
     head = "| style | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods) + "\n"
 
     def cell(scores: list[dict], m: str) -> str:

@@ -95,17 +95,6 @@ def _frames_of(folder: str) -> list[np.ndarray]:
     return [cv2.cvtColor(cv2.imread(os.path.join(folder, n)), cv2.COLOR_BGR2RGB) for n in names]
 
 
-def discard_earlier_run(out: str) -> None:
-    """Remove ``out`` and its frames: a rerun with unchanged weights and options would resume every
-    frame in no time, and the throughput of frames it did not draw is meaningless (the teacher's,
-    unchanged between student releases, was reported as 1.2e10 frames/s)."""
-    from tfstyle.video import sidecar_path
-
-    shutil.rmtree(sidecar_path(out), ignore_errors=True)
-    if os.path.exists(out):
-        os.remove(out)
-
-
 def throughput(result) -> float:
     """Frames/s over the frames this run drew (a ``VideoResult``'s time excludes reused frames)."""
     drawn = result.frames - result.reused
@@ -121,7 +110,10 @@ def run_clip(src: str, style: str, engine: str, out: str, every: int = 4, **opti
     from tfstyle.metrics import style_distance
     from tfstyle.video import probe, read_frames, sidecar_path, stylize_video, temporal_error
 
-    discard_earlier_run(out)
+    # without the earlier run's frames nothing is resumed: a rerun with unchanged weights and
+    # options would draw no frame, and the teacher (unchanged between student releases) was
+    # reported at 1.2e10 frames/s
+    shutil.rmtree(sidecar_path(out), ignore_errors=True)
     result = stylize_video(src, out, style, engine=engine, keep_frames=True, **options)
     frames = _frames_of(sidecar_path(out))
     contents = list(read_frames(src, options.get("start", 0), options.get("max_frames")))

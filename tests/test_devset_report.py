@@ -13,9 +13,21 @@ def _scores(style: float, ssim: float) -> dict:
 
 def test_each_style_row_is_the_mean_over_its_contents(tmp_path):
     pairs = [
-        {"name": "cat__mondrian", "scores": {"content": {}, "a": _scores(1e5, 0.2), "b": _scores(4e5, 0.4)}},
-        {"name": "dog__mondrian", "scores": {"content": {}, "a": _scores(3e5, 0.4), "b": _scores(2e5, 0.6)}},
-        {"name": "dog__la_muse", "scores": {"content": {}, "a": _scores(5e4, 0.5), "b": _scores(6e4, 0.1)}},
+        {
+            "name": "cat__mondrian",
+            "style": "s/mondrian.jpg",
+            "scores": {"content": {}, "a": _scores(1e5, 0.2), "b": _scores(4e5, 0.4)},
+        },
+        {
+            "name": "dog__mondrian",
+            "style": "s/mondrian.jpg",
+            "scores": {"content": {}, "a": _scores(3e5, 0.4), "b": _scores(2e5, 0.6)},
+        },
+        {
+            "name": "dog__la_muse",
+            "style": "s/la_muse.jpg",
+            "scores": {"content": {}, "a": _scores(5e4, 0.5), "b": _scores(6e4, 0.1)},
+        },
     ]
     path = tmp_path / "dev.json"
     path.write_text(json.dumps({"pairs": pairs}))
