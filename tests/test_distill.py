@@ -104,6 +104,29 @@ def test_loss_weights_option_changes_only_the_named_terms(capsys):
         assert bad in capsys.readouterr().err
 
 
+def test_style_crops_option_and_a_step_on_a_style_larger_than_the_content(task, capsys):
+    from training.student import parse_args
+
+    assert parse_args(["--style-crops", "192, 256,384"]).style_crops == (192, 256, 384)
+    assert parse_args([]).style_crops == ()
+    for bad in ("256,big", "16", ","):
+        with pytest.raises(SystemExit):
+            parse_args(["--style-crops", bad])
+        assert bad in capsys.readouterr().err
+
+    ds, _ = pair_dataset(DataConfig(root=task.data.root, crop=64, style_crops=(96,)), 2)
+    batch = next(iter(ds))
+    assert batch["style"].shape == (2, 96, 96, 3) and batch["content"].shape == (2, 64, 64, 3)
+    terms = task.losses(batch, training=False)
+    assert terms["student"].shape == (2, 64, 64, 3)
+    for key in ("total", "output", "feature", "content", "style"):
+        assert np.isfinite(float(terms[key])) and float(terms[key]) > 0, key
+    from training.loop import _grid
+
+    grid = _grid(task.samples(batch))  # the loop's sample sheet: the style shown at the content's size
+    assert grid.shape == (2 * 64, 4 * 64, 3)
+
+
 def test_style_layers_option_reweights_the_style_term(task, capsys):
     from training.student import parse_args
 

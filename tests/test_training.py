@@ -411,6 +411,44 @@ def test_crops_have_the_requested_shape_and_range(small_data):
         assert 0.0 <= x.min() and x.max() <= 1.0 and x.std() > 0.01
 
 
+def test_style_crops_cycle_one_side_per_batch_at_the_contents_scale(small_data):
+    from training.data import DataConfig
+
+    cfg = DataConfig(root=str(small_data), crop=32, seed=3, style_crops=(24, 32, 48))
+    batches = _batches(cfg, 2, 0, 4)
+    assert [b["style"].shape[1:3] for b in batches] == [(24, 24), (32, 32), (48, 48), (24, 24)]
+    assert all(b["content"].shape == (2, 32, 32, 3) for b in batches)  # contents keep --crop
+    # resuming at step k gives step k's side and pixels: the side is a function of the step
+    resumed = _batches(cfg, 2, 2, 2)
+    for j, b in enumerate(resumed):
+        np.testing.assert_array_equal(b["style"], batches[2 + j]["style"])
+        np.testing.assert_array_equal(b["content"], batches[2 + j]["content"])
+    # the same style file, scale and seed: a side that matches --crop is the crop made without the option
+    plain = _batches(DataConfig(root=str(small_data), crop=32, seed=3), 2, 0, 2)
+    np.testing.assert_array_equal(plain[1]["style"], batches[1]["style"])
+    np.testing.assert_array_equal(plain[0]["content"], batches[0]["content"])
+
+
+def test_a_larger_style_crop_is_cut_at_the_same_scale_not_resized(tmp_path):
+    """A larger side shows more of the image, its texture no larger: on a linear ramp the step
+    between neighbouring pixels is the same for every side."""
+    from PIL import Image
+
+    from tfstyle._keras import tf
+    from training.data import _load_crop
+
+    ramp = np.tile(np.linspace(0, 255, 200)[None, :, None], (200, 1, 3)).astype(np.uint8)
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    seed = tf.constant([1, 2], tf.int64)
+    steps = []
+    for side in (32, 48, 64):
+        crop = _load_crop(str(tmp_path / "ramp.png"), 32, 2.0, 2.0, seed, side).numpy()
+        assert crop.shape == (side, side, 3)
+        steps.append(abs(np.diff(crop[..., 0], axis=1).mean()))  # either sign: crops may be flipped
+    # 200 px resized to 64 (crop 32 x scale 2): about 1/63 per pixel whatever the side cut from it
+    np.testing.assert_allclose(steps, 1 / 63, rtol=0.05)
+
+
 def test_unreadable_image_is_skipped_with_a_warning_and_counted(tmp_path, small_data):
     from training.data import DataConfig, pair_dataset
 

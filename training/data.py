@@ -24,6 +24,10 @@ class DataConfig:
     min_scale: float = 1.0  # short side is resized to crop * U(min_scale, max_scale) before cropping
     max_scale: float = 2.0
     seed: int = 0
+    # Style crop sides, one per batch in turn (empty: ``crop``), all cut at the same pixel scale as
+    # a ``crop`` one. Why: the style predictor's vector swings with the size it sees a style at
+    # (docs/MODELS.md), and in use it sees whole style images of any size, not training crops.
+    style_crops: tuple[int, ...] = ()
 
 
 def list_images(folder: str) -> tuple[list[str], int]:
@@ -58,16 +62,18 @@ def _pick(files, index, seed):
     return files[j]
 
 
-def _load_crop(path, crop: int, min_scale: float, max_scale: float, seed):
+def _load_crop(path, crop: int, min_scale: float, max_scale: float, seed, side=None):
+    """A ``side`` x ``side`` crop (default ``crop``) of the image scaled as for a ``crop`` one."""
+    side = tf.cast(crop if side is None else side, tf.int32)
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     image = tf.image.convert_image_dtype(image, tf.float32)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.random.stateless_uniform([], seed, min_scale, max_scale)
     ratio = crop * scale / tf.reduce_min(shape)
     new = tf.cast(tf.math.ceil(shape * ratio), tf.int32)
-    new = tf.maximum(new, crop)
+    new = tf.maximum(new, side)
     image = tf.image.resize(image, new, method="area", antialias=True)
-    image = tf.image.stateless_random_crop(image, [crop, crop, 3], seed + 1)
+    image = tf.image.stateless_random_crop(image, tf.stack([side, side, 3]), seed + 1)
     image = tf.image.stateless_random_flip_left_right(image, seed + 2)
     return tf.clip_by_value(image, 0.0, 1.0)
 
@@ -78,11 +84,15 @@ def pair_dataset(cfg: DataConfig, global_batch: int, start_step: int = 0) -> tup
     styles, bad_s = list_images(os.path.join(cfg.root, "style"))
     c_files, s_files = tf.constant(contents), tf.constant(styles)
     seed = cfg.seed
+    sides = tf.constant(cfg.style_crops or (cfg.crop,), tf.int32)
 
     def example(i):
         base = tf.stack([tf.cast(seed, tf.int64), i])
+        side = sides[(i // global_batch) % tf.cast(tf.size(sides), tf.int64)]  # one side per batch
         c = _load_crop(_pick(c_files, i, seed), cfg.crop, cfg.min_scale, cfg.max_scale, base * 3 + 11)
-        s = _load_crop(_pick(s_files, i, seed + 1), cfg.crop, cfg.min_scale, cfg.max_scale, base * 3 + 29)
+        s = _load_crop(
+            _pick(s_files, i, seed + 1), cfg.crop, cfg.min_scale, cfg.max_scale, base * 3 + 29, side
+        )
         return {"content": c, "style": s}
 
     ds = tf.data.Dataset.range(start_step * global_batch, 2**62)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -120,9 +120,12 @@ class StudentTask:
         return {"total": total, **terms, "student": out, "teacher": teacher_out}
 
     def samples(self, batch: dict) -> list[list[np.ndarray]]:
+        from tfstyle._keras import tf
+
         terms = self.losses(batch, training=False)
         s, t = terms["student"].numpy().clip(0, 1), terms["teacher"].numpy()
-        return [list(row) for row in zip(batch["content"].numpy(), batch["style"].numpy(), t, s)]
+        style = tf.image.resize(batch["style"], batch["content"].shape[1:3], antialias=True)  # --style-crops
+        return [list(row) for row in zip(batch["content"].numpy(), style.numpy().clip(0, 1), t, s)]
 
     def export(self, out_dir: str) -> list[str]:
         from tfstyle.models.io import save_weights_float16
@@ -173,6 +176,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="style-term weights per VGG layer as relu1_1=value,... (unnamed layers get 0; "
         "default: 1 each over relu1_1..relu4_1)",
     )
+    p.add_argument(
+        "--style-crops",
+        type=_sides,
+        default=(),
+        help="style crop sides in px, one per batch in turn, as 192,256,384 (default: --crop): the "
+        "predictor learns to describe a style the same at every size it is shown",
+    )
     return p.parse_args(argv)
 
 
@@ -195,6 +205,17 @@ def _name_values(text: str, names, kind: str) -> dict[str, float]:
     return values
 
 
+def _sides(text: str) -> tuple[int, ...]:
+    """``192,256,384`` -> (192, 256, 384); each a whole number of pixels, at least 32."""
+    try:
+        sides = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: crop sides must be whole numbers of pixels") from None
+    if not sides or min(sides) < 32:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one or more crop sides of at least 32 px")
+    return sides
+
+
 def _loss_weights(text: str) -> DistillWeights:
     """``style=20,output=30`` -> DistillWeights with those changed."""
     return DistillWeights(**_name_values(text, vars(DistillWeights()), "loss"))
@@ -212,7 +233,7 @@ def _style_layer_weights(text: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    data = prepare(args)
+    data = replace(prepare(args), style_crops=args.style_crops)
     task = StudentTask(
         data,
         args.weights,
