@@ -105,6 +105,7 @@ def test_loss_weights_option_changes_only_the_named_terms(capsys):
 
 
 def test_style_crops_option_and_a_step_on_a_style_larger_than_the_content(task, capsys):
+    from training.loop import _grid
     from training.student import parse_args
 
     assert parse_args(["--style-crops", "192, 256,384"]).style_crops == (192, 256, 384)
@@ -121,8 +122,6 @@ def test_style_crops_option_and_a_step_on_a_style_larger_than_the_content(task, 
     assert terms["student"].shape == (2, 64, 64, 3)
     for key in ("total", "output", "feature", "content", "style"):
         assert np.isfinite(float(terms[key])) and float(terms[key]) > 0, key
-    from training.loop import _grid
-
     grid = _grid(task.samples(batch))  # the loop's sample sheet: the style shown at the content's size
     assert grid.shape == (2 * 64, 4 * 64, 3)
 

@@ -84,11 +84,11 @@ def pair_dataset(cfg: DataConfig, global_batch: int, start_step: int = 0) -> tup
     styles, bad_s = list_images(os.path.join(cfg.root, "style"))
     c_files, s_files = tf.constant(contents), tf.constant(styles)
     seed = cfg.seed
-    sides = tf.constant(cfg.style_crops or (cfg.crop,), tf.int32)
+    sides = cfg.style_crops or (cfg.crop,)
 
     def example(i):
         base = tf.stack([tf.cast(seed, tf.int64), i])
-        side = sides[(i // global_batch) % tf.cast(tf.size(sides), tf.int64)]  # one side per batch
+        side = tf.gather(sides, (i // global_batch) % len(sides))  # one side per batch
         c = _load_crop(_pick(c_files, i, seed), cfg.crop, cfg.min_scale, cfg.max_scale, base * 3 + 11)
         s = _load_crop(
             _pick(s_files, i, seed + 1), cfg.crop, cfg.min_scale, cfg.max_scale, base * 3 + 29, side
