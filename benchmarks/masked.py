@@ -130,10 +130,10 @@ def distances(out: np.ndarray, styles: dict[str, np.ndarray], mask: np.ndarray, 
 
 def engines(steps: int) -> dict[str, Render]:
     import tfstyle
+    from tfstyle.engines import StylizeConfig
     from tfstyle.errors import TfstyleError
     from tfstyle.gatys import GatysConfig, optimize
     from tfstyle.runtime import TfliteEngine
-    from tfstyle.stylize import StylizeConfig
 
     def gatys(content, styles, masks=None, labels=None, feather=None):
         config = GatysConfig(steps=steps, feather=feather)

@@ -58,9 +58,9 @@ def _teacher_shift_agreement(dirs: dict[str, str], size: int, shift: int = 1) ->
 def quality(size: int, out: str) -> str:
     import tfstyle
     from benchmarks.magenta import Magenta
+    from tfstyle.engines import StylizeConfig
     from tfstyle.errors import TfstyleError
     from tfstyle.runtime import TfliteEngine
-    from tfstyle.stylize import StylizeConfig
 
     magenta = Magenta(threads=2)
     methods = {

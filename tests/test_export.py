@@ -101,20 +101,21 @@ def test_runner_matches_keras_at_an_odd_size(student, exported, images):
 
 
 def test_engine_options_match_the_keras_student_engine(student, exported, images):
-    from tfstyle import stylize as S
+    import tfstyle
+    from tfstyle.engines.student import StudentEngine
     from tfstyle.runtime import LiteStudent, TfliteEngine
 
     content, a, b = images
     lite = TfliteEngine(student=LiteStudent(*exported["float32"]))
-    keras_engine = S.StudentEngine(student=student)
+    keras_engine = StudentEngine(student=student)
     opts = {"weights": [0.6, 0.4], "alpha": 0.7, "preserve_color": "luminance"}
-    ours = S.stylize(content, [a, b], engine=lite, **opts)
-    ref = S.stylize(content, [a, b], engine=keras_engine, **opts)
+    ours = tfstyle.stylize(content, [a, b], engine=lite, **opts)
+    ref = tfstyle.stylize(content, [a, b], engine=keras_engine, **opts)
     assert ours.shape == content.shape
     np.testing.assert_allclose(ours, ref, atol=3e-3)
     mask = np.zeros(content.shape[:2], np.float32)
     mask[:, :50] = 1
-    masked = S.stylize(content, a, engine=lite, masks=mask, feather=0, tile=32, overlap=8)
+    masked = tfstyle.stylize(content, a, engine=lite, masks=mask, feather=0, tile=32, overlap=8)
     np.testing.assert_allclose(masked[:, 50:], content[:, 50:], atol=1e-6)
 
 

@@ -235,16 +235,17 @@ def test_feathered_label_regions_are_a_partition_without_a_step():
 
 @pytest.mark.skipif(not HAS_TEACHER, reason="needs the shipped teacher decoder")
 def test_teacher_region_strength_is_a_feature_level_alpha(small):
-    from tfstyle import stylize as S
+    import tfstyle
+    from tfstyle.engines.teacher import TeacherEngine
 
     content, a, _ = small
-    engine = S.TeacherEngine()
-    whole = S.stylize(content, a, labels=L.LabelMap(np.ones((8, 8), int), {1: 0.4}), engine=engine)
-    np.testing.assert_allclose(whole, S.stylize(content, a, alpha=0.4, engine=engine), atol=1e-5)
-    zero = S.stylize(content, a, labels=L.LabelMap(np.ones((8, 8), int), {1: 1e-9}), engine=engine)
-    np.testing.assert_allclose(zero, S.stylize(content, a, alpha=0.0, engine=engine), atol=1e-4)
+    engine = TeacherEngine()
+    whole = tfstyle.stylize(content, a, labels=L.LabelMap(np.ones((8, 8), int), {1: 0.4}), engine=engine)
+    np.testing.assert_allclose(whole, tfstyle.stylize(content, a, alpha=0.4, engine=engine), atol=1e-5)
+    zero = tfstyle.stylize(content, a, labels=L.LabelMap(np.ones((8, 8), int), {1: 1e-9}), engine=engine)
+    np.testing.assert_allclose(zero, tfstyle.stylize(content, a, alpha=0.0, engine=engine), atol=1e-4)
     # strength 0 keeps the content itself (not its reconstruction), exactly, with hard edges
-    halves = S.stylize(
+    halves = tfstyle.stylize(
         content, a, labels=L.LabelMap(_halves((64, 96)), {1: 1.0, 2: 0.0}), feather=0, engine=engine
     )
     np.testing.assert_array_equal(halves[:, 48:], content[:, 48:])
@@ -260,11 +261,11 @@ def tflite():
 
 
 def test_student_region_strength_mixes_the_style_vector(small, tflite):
-    from tfstyle import stylize as S
+    import tfstyle
 
     content, a, _ = small
-    whole = S.stylize(content, a, labels=L.LabelMap(np.ones((8, 8), int), {1: 0.5}), engine=tflite)
-    np.testing.assert_allclose(whole, S.stylize(content, a, alpha=0.5, engine=tflite), atol=1e-6)
+    whole = tfstyle.stylize(content, a, labels=L.LabelMap(np.ones((8, 8), int), {1: 0.5}), engine=tflite)
+    np.testing.assert_allclose(whole, tfstyle.stylize(content, a, alpha=0.5, engine=tflite), atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -275,30 +276,34 @@ def medium(data_dir):
 
 
 def test_regions_take_their_own_style_and_strength_orders(medium, tflite, vgg):
-    from tfstyle import stylize as S
+    import tfstyle
     from tfstyle.metrics import style_distance
 
     content, a, b = medium
     labels = _halves((128, 192))
     left, right = (labels == 1).astype(np.float32), (labels == 2).astype(np.float32)
-    out = S.stylize(content, [], labels=L.LabelMap(labels, {1: {"style": a}, 2: {"style": b}}), engine=tflite)
+    out = tfstyle.stylize(
+        content, [], labels=L.LabelMap(labels, {1: {"style": a}, 2: {"style": b}}), engine=tflite
+    )
 
     def dist(image, style, mask):
         return style_distance(image, style, vgg, mask=mask)["mean_std"]
 
     assert dist(out, a, left) < dist(out, b, left)
     assert dist(out, b, right) < dist(out, a, right)
-    strong = S.stylize(content, b, labels=L.LabelMap(labels, {1: 0.3, 2: 1.0}), engine=tflite)
-    weak = S.stylize(content, b, labels=L.LabelMap(labels, {1: 1.0, 2: 0.3}), engine=tflite)
+    strong = tfstyle.stylize(content, b, labels=L.LabelMap(labels, {1: 0.3, 2: 1.0}), engine=tflite)
+    weak = tfstyle.stylize(content, b, labels=L.LabelMap(labels, {1: 1.0, 2: 0.3}), engine=tflite)
     assert dist(strong, b, right) < dist(weak, b, right) < dist(content, b, right)
 
 
 def test_style_label_maps_are_for_gatys_only(small, tflite):
-    from tfstyle import stylize as S
+    import tfstyle
 
     content, a, _ = small
     with pytest.raises(TfstyleError, match="tfstyle optimize"):
-        S.stylize(content, a, labels=L.LabelMap(_halves((64, 96)), None, _halves((8, 8))), engine=tflite)
+        tfstyle.stylize(
+            content, a, labels=L.LabelMap(_halves((64, 96)), None, _halves((8, 8))), engine=tflite
+        )
 
 
 # ----------------------------------------------------------------------------- Gatys

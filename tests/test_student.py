@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import tfstyle
 from tfstyle import cli
-from tfstyle import stylize as S
+from tfstyle.engines import get_engine
+from tfstyle.engines.student import _load_student
 from tfstyle.errors import WeightsError
 from tfstyle.images import resize, resize_to
 
@@ -27,7 +29,7 @@ def weights(student_weights) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def student(weights):
     # through the engine's cache, so that engine="student" and the CLI reuse these models
-    return S._load_student(*weights)
+    return _load_student(*weights)
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +116,7 @@ def test_blending_vectors_is_linear(student, images):
     ra, rb = (resize(s, max(content.shape[:2])) for s in (a, b))
     vectors = [student.style_vector(s)[0] for s in (ra, rb)]
     expected = student.stylize(content, blend_vectors(vectors, [w, 1 - w]))[0]
-    got = S.stylize(content, [a, b], weights=[w, 1 - w], engine="student")
+    got = tfstyle.stylize(content, [a, b], weights=[w, 1 - w], engine="student")
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
@@ -133,7 +135,7 @@ def test_any_size_is_kept(student, images, shape):
     assert batch.shape == (2, *shape, 3)
     np.testing.assert_allclose(batch[0], out[0], atol=1e-5)
 
-    styled = S.stylize(content, a, engine="student")
+    styled = tfstyle.stylize(content, a, engine="student")
     assert styled.shape == (*shape, 3) and styled.dtype == np.float32
     style = resize(a, max(shape))  # the driver's style size: the content's long side
     np.testing.assert_allclose(styled, student.stylize(content, student.style_vector(style))[0], atol=1e-5)
@@ -143,9 +145,9 @@ def test_alpha_interpolates_from_the_contents_own_vector(student, images):
     content, a, _ = images
     v_content = student.style_vector(content)[0]
     v_style = student.style_vector(resize(a, max(content.shape[:2])))[0]
-    out0 = S.stylize(content, a, alpha=0.0, engine="student")
+    out0 = tfstyle.stylize(content, a, alpha=0.0, engine="student")
     np.testing.assert_allclose(out0, student.stylize(content, v_content)[0], atol=1e-5)
-    out = S.stylize(content, a, alpha=0.4, engine="student")
+    out = tfstyle.stylize(content, a, alpha=0.4, engine="student")
     np.testing.assert_allclose(out, student.stylize(content, 0.4 * v_style + 0.6 * v_content)[0], atol=1e-5)
     assert np.abs(out - out0).mean() > 1e-4
 
@@ -153,10 +155,10 @@ def test_alpha_interpolates_from_the_contents_own_vector(student, images):
 def test_tiles_and_masks_go_through_the_generic_driver(student, images):
     content, a, _ = images
     content = resize_to(content, (96, 136))
-    whole = S.stylize(content, a, alpha=0.5, engine="student", tile=0)
+    whole = tfstyle.stylize(content, a, alpha=0.5, engine="student", tile=0)
     seen = []
-    engine = S.get_engine("student")
-    tiled = S.stylize(
+    engine = get_engine("student")
+    tiled = tfstyle.stylize(
         content, a, alpha=0.5, engine=engine, tile=64, overlap=32, callback=lambda d, t: seen.append(t)
     )
     assert tiled.shape == whole.shape and seen and seen[-1] > 1
@@ -166,7 +168,7 @@ def test_tiles_and_masks_go_through_the_generic_driver(student, images):
 
     mask = np.zeros(content.shape[:2], np.float32)
     mask[:, :68] = 1.0
-    masked = S.stylize(content, a, alpha=0.5, engine="student", tile=0, masks=mask, feather=0)
+    masked = tfstyle.stylize(content, a, alpha=0.5, engine="student", tile=0, masks=mask, feather=0)
     np.testing.assert_allclose(masked[:, 68:], content[:, 68:], atol=1e-6)  # outside the mask: the content
     np.testing.assert_allclose(masked[:, :68], whole[:, :68], atol=1e-5)
 
@@ -185,7 +187,7 @@ def test_missing_weights_name_the_file(student, tmp_path, monkeypatch, images, c
 
     monkeypatch.setenv("TFSTYLE_STUDENT_PREDICTOR", missing)
     with pytest.raises(WeightsError, match="TFSTYLE_STUDENT_PREDICTOR"):
-        S.stylize(images[0], images[1], engine="student")
+        tfstyle.stylize(images[0], images[1], engine="student")
     _save(tmp_path / "c.png", images[0])
     _save(tmp_path / "s.png", images[1])
     rc = cli.main(

@@ -16,11 +16,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import tfstyle
 from tfstyle import cli, tiling
-from tfstyle import stylize as S
+from tfstyle.engines import Region, StylizeConfig
+from tfstyle.engines.base import render_tiles
+from tfstyle.engines.teacher import TeacherEngine
 from tfstyle.images import load_image, resize, resize_to
 
-SHIPPED = pathlib.Path(S.__file__).parent / "assets" / "teacher_decoder.h5"
+SHIPPED = pathlib.Path(tfstyle.__file__).parent / "assets" / "teacher_decoder.h5"
 TRAINED = SHIPPED.is_file()
 
 
@@ -47,7 +50,7 @@ def decoder_path(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def engine(decoder_path):
-    return S.TeacherEngine(decoder=decoder_path)
+    return TeacherEngine(decoder=decoder_path)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +79,7 @@ def test_alpha_zero_is_the_decoders_reconstruction_at_odd_size(engine, teacher, 
     from tfstyle.models.teacher import pad_to_multiple
 
     content = _small(images[0])
-    out = S.stylize(content, images[1], alpha=0.0, engine=engine)
+    out = tfstyle.stylize(content, images[1], alpha=0.0, engine=engine)
     assert out.shape == (67, 101, 3) and out.dtype == np.float32
     padded, _ = pad_to_multiple(tf.constant(content[None]))
     ref = teacher.decode(teacher.encode(padded)["relu4_1"])[0, :67, :101].numpy()
@@ -85,7 +88,7 @@ def test_alpha_zero_is_the_decoders_reconstruction_at_odd_size(engine, teacher, 
 
 def test_untiled_equals_teacher_stylize(engine, teacher, images):
     content, style = _small(images[0]), images[1]
-    out = S.stylize(content, style, alpha=0.7, engine=engine)
+    out = tfstyle.stylize(content, style, alpha=0.7, engine=engine)
     code = teacher.style_code(resize(style, 101)[None])  # styles default to the content's long side
     ref = teacher.stylize(content[None], code, 0.7)[0].numpy()
     np.testing.assert_allclose(out, ref, atol=2e-3)
@@ -94,10 +97,10 @@ def test_untiled_equals_teacher_stylize(engine, teacher, images):
 
 def test_blend_weights_one_zero_equal_single_style(engine, images):
     content, a, b = _small(images[0]), images[1], images[2]
-    single = S.stylize(content, a, engine=engine)
-    blended = S.stylize(content, [a, b], weights=[1.0, 0.0], engine=engine)
+    single = tfstyle.stylize(content, a, engine=engine)
+    blended = tfstyle.stylize(content, [a, b], weights=[1.0, 0.0], engine=engine)
     np.testing.assert_allclose(blended, single, atol=1e-5)
-    other = S.stylize(content, [a, b], weights="0.5,0.5", engine=engine)
+    other = tfstyle.stylize(content, [a, b], weights="0.5,0.5", engine=engine)
     assert np.abs(other - single).mean() > 1e-3
 
 
@@ -105,12 +108,12 @@ def test_wct_and_colour_preservation_run(engine, images):
     from tfstyle.color import rgb_to_yuv
 
     content, style = _small(images[0]), images[1]
-    wct = S.stylize(content, style, method="wct", engine=engine)
+    wct = tfstyle.stylize(content, style, method="wct", engine=engine)
     assert wct.shape == content.shape and np.isfinite(wct).all()
-    lum = S.stylize(content, style, preserve_color="luminance", engine=engine)
+    lum = tfstyle.stylize(content, style, preserve_color="luminance", engine=engine)
     chroma = np.abs(rgb_to_yuv(lum)[..., 1:] - rgb_to_yuv(content)[..., 1:])
     assert chroma.mean() < 2e-3  # exact but where the RGB result had to be clipped
-    hist = S.stylize(content, style, preserve_color="histogram", engine=engine)
+    hist = tfstyle.stylize(content, style, preserve_color="histogram", engine=engine)
     assert hist.shape == content.shape
 
 
@@ -120,11 +123,11 @@ def test_bad_options_raise_one_line_errors(engine, images):
     content, style = _small(images[0]), images[1]
     for options in ({"alpha": 1.5}, {"method": "nope"}, {"tile": 64, "overlap": 40}, {"preserve_color": "x"}):
         with pytest.raises(TfstyleError):
-            S.stylize(content, style, engine=engine, **options)
+            tfstyle.stylize(content, style, engine=engine, **options)
     with pytest.raises(TfstyleError, match="blend weights"):
-        S.stylize(content, [style, style], weights=[1.0], engine=engine)
+        tfstyle.stylize(content, [style, style], weights=[1.0], engine=engine)
     with pytest.raises(TfstyleError, match="masks for 2 styles"):
-        S.stylize(content, [style, style], masks=[np.ones((67, 101))] * 3, engine=engine)
+        tfstyle.stylize(content, [style, style], masks=[np.ones((67, 101))] * 3, engine=engine)
 
 
 # ----------------------------------------------------------------------------- tiling
@@ -167,13 +170,13 @@ def test_tiled_matches_untiled_without_seams(engine, images):
     (With 32 px, cuts 20 px from the edges, a partly trained decoder's 8-px grid pattern, which is
     stronger near tile edges, put one border column 14% above the image's largest gradient.)"""
     content, style = images[0], images[1]
-    untiled = S.stylize(content, style, engine=engine, tile=0)
+    untiled = tfstyle.stylize(content, style, engine=engine, tile=0)
     calls = []
 
     def count(done, total):
         calls.append((done, total))
 
-    tiled = S.stylize(content, style, engine=engine, tile=128, overlap=64, callback=count)
+    tiled = tfstyle.stylize(content, style, engine=engine, tile=128, overlap=64, callback=count)
     plan = tiling.plan_tiles(256, 384, 128, 64)
     assert calls[-1] == (2 * len(plan), 2 * len(plan))  # two passes over the tiles
     diff = np.abs(tiled - untiled).mean(axis=2)
@@ -181,9 +184,9 @@ def test_tiled_matches_untiled_without_seams(engine, images):
     assert diff[interior].mean() < 0.03, diff[interior].mean()
 
     # the reason for global statistics: per-tile AdaIN statistics shift each tile's colours
-    codes = [engine.style_code(resize(style, 384), S.StylizeConfig())]
-    region = S.Region(None, codes, [1.0])
-    per_tile = S._render_generic(engine, content, [region], None, S.StylizeConfig(), plan)
+    codes = [engine.style_code(resize(style, 384), StylizeConfig())]
+    region = Region(None, codes, [1.0])
+    per_tile = render_tiles(engine, content, [region], None, StylizeConfig(), plan)
     assert np.abs(tiled - untiled).mean() < 0.5 * np.abs(per_tile - untiled).mean()
 
     # no seams: gradients across tile borders are not above the image's own largest gradient
@@ -203,7 +206,7 @@ def test_tile_function_never_sees_more_than_a_tile(engine, images, monkeypatch):
         return encode(image)
 
     monkeypatch.setattr(engine, "encode", spy)
-    S.stylize(content, style, engine=engine, tile=96, overlap=16)
+    tfstyle.stylize(content, style, engine=engine, tile=96, overlap=16)
     plan = tiling.plan_tiles(200, 300, 96, 16)
     assert len(shapes) == len(plan)  # every tile encoded once: pass 2 reuses pass 1's features
     assert all(s[0] <= 96 and s[1] <= 96 for s in shapes)
@@ -221,10 +224,10 @@ def _halves(shape):
 def test_single_mask_keeps_the_content_outside(engine, images):
     content, style = images[0][:128, :192], images[1]
     left, _ = _halves(content.shape[:2])
-    out = S.stylize(content, style, masks=[left], feather=0, engine=engine)
+    out = tfstyle.stylize(content, style, masks=[left], feather=0, engine=engine)
     np.testing.assert_array_equal(out[:, 96:], content[:, 96:])
     assert np.abs(out[:, :80] - content[:, :80]).mean() > 0.05
-    soft = S.stylize(content, style, masks=left, engine=engine)  # feathered: a ramp, not a step
+    soft = tfstyle.stylize(content, style, masks=left, engine=engine)  # feathered: a ramp, not a step
     edge = np.abs(np.diff(soft.mean(axis=2), axis=1))[:, 94:97].mean()
     hard = np.abs(np.diff(out.mean(axis=2), axis=1))[:, 94:97].mean()
     assert edge < hard
@@ -240,7 +243,7 @@ def test_two_masks_put_each_style_in_its_region(engine, images, vgg):
 
     content, _, a, b = images  # mondrian and udnie: flat primaries vs blue/orange swirls
     left, right = _halves(content.shape[:2])
-    out = S.stylize(content, [a, b], masks=[left, right], engine=engine)
+    out = tfstyle.stylize(content, [a, b], masks=[left, right], engine=engine)
 
     def dist(style, mask):
         return style_distance(out, style, vgg, mask=mask)["mean_std"]

@@ -166,10 +166,11 @@ def test_normalize_masks_soft_partition():
 
 def test_numpy_modules_and_package_import_no_tensorflow():
     code = (
-        "import sys, tfstyle, tfstyle.tiling, tfstyle.masks, tfstyle.stylize;"
-        "import tfstyle.commands.stylize;"
-        "assert callable(tfstyle.stylize), tfstyle.stylize;"
-        "from tfstyle import stylize; assert stylize.TeacherEngine;"
+        "import sys, types, tfstyle, tfstyle.tiling, tfstyle.masks, tfstyle.driver, tfstyle.runtime;"
+        "import tfstyle.commands.stylize, tfstyle.engines.teacher, tfstyle.engines.student;"
+        "assert isinstance(tfstyle.stylize, types.FunctionType), tfstyle.stylize;"
+        "from tfstyle import stylize; assert stylize is tfstyle.driver.stylize;"
+        "from tfstyle.engines import get_engine; assert get_engine('teacher').name == 'teacher';"
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -168,7 +168,7 @@ def test_start_and_max_frames(clips, style, tmp_path):
 
 
 def test_teacher_feature_smoothing_and_its_resume(clips, style, tmp_path):
-    from tfstyle.stylize import TeacherEngine
+    from tfstyle.engines.teacher import TeacherEngine
 
     engine = TeacherEngine()
     if not os.path.isfile(engine.decoder_path):

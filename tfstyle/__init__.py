@@ -1,7 +1,7 @@
-"""tfstyle: neural style transfer with TensorFlow/Keras 2.
+"""tfstyle: neural style transfer with TensorFlow/Keras 2, and its LiteRT runtime.
 
-``tfstyle.stylize(content, styles, ...)`` is imported on first use (see :mod:`tfstyle.stylize`),
-so ``import tfstyle`` stays light and never imports TensorFlow.
+``tfstyle.stylize(content, styles, ...)`` is :func:`tfstyle.driver.stylize`, imported on first use so
+that ``import tfstyle`` stays light and never imports TensorFlow.
 """
 
 __all__ = ["stylize"]
@@ -9,9 +9,8 @@ __all__ = ["stylize"]
 
 def __getattr__(name: str):
     if name == "stylize":
-        # The module shares the function's name; it is callable and forwards to the function, so
-        # ``tfstyle.stylize(...)`` works whether or not the submodule was imported first.
-        import tfstyle.stylize as module
+        from tfstyle.driver import stylize
 
-        return module
+        globals()["stylize"] = stylize
+        return stylize
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,7 @@ besides the input and the output only one tile, its result and one strip are ali
 
 Statistics. The cuts also define which tile *owns* each pixel (:meth:`Axis.owner_range`), an exact
 partition of the image that engines use to accumulate global statistics over all tiles without
-counting the overlaps twice (see :mod:`tfstyle.stylize`).
+counting the overlaps twice (see :mod:`tfstyle.engines.teacher`).
 """
 
 from __future__ import annotations

@@ -352,7 +352,7 @@ class _CachedCodes:
 
 def _guided_teacher(base):
     """The teacher engine whose ``decode`` first pulls the target towards the previous frame's."""
-    from tfstyle.stylize import TeacherEngine, _to_grid
+    from tfstyle.engines.teacher import TeacherEngine, _to_grid
 
     class GuidedTeacher(TeacherEngine):
         """Feature-level smoothing on the relu4_1 targets (AdaIN'd content features, before decoding):
@@ -539,20 +539,22 @@ def stylize_video(
 ) -> VideoResult:
     """Stylize the video ``source`` into ``output`` at its frame rate and size; resumable after a crash.
 
-    ``styles``, ``weights``, ``masks``, ``config`` (:class:`tfstyle.stylize.StylizeConfig`; its
+    ``styles``, ``weights``, ``masks``, ``config`` (:class:`tfstyle.engines.StylizeConfig`; its
     ``size`` is the long side frames are stylized at, then resized back) and ``engine`` are as for
-    :func:`tfstyle.stylize.stylize`; ``video`` holds the temporal options, and ``options``
+    :func:`tfstyle.stylize`; ``video`` holds the temporal options, and ``options``
     override fields of either config. ``callback(done, total)`` follows the frames (total is None
     when the container does not say).
     """
-    from tfstyle import stylize as S
+    from tfstyle import driver as S
+    from tfstyle import engines as E
+    from tfstyle.engines.teacher import TeacherEngine
 
     video_fields = {f.name for f in dataclasses.fields(VideoConfig)}
     video = dataclasses.replace(
         video or VideoConfig(), **{k: v for k, v in options.items() if k in video_fields}
     ).validate()
     config = dataclasses.replace(
-        config or S.StylizeConfig(), **{k: v for k, v in options.items() if k not in video_fields}
+        config or E.StylizeConfig(), **{k: v for k, v in options.items() if k not in video_fields}
     ).validate()
     output = os.fspath(output)
     check_output_path(output)
@@ -567,16 +569,16 @@ def stylize_video(
     # styles are loaded and sized once, at the size stylize() would give them for every frame
     shape = (info.height, info.width)
     work = shape if config.size is None else scaled_shape(shape, int(config.size))
-    style_long = int(config.style_size or min(max(work), S.STYLE_MAX))
+    style_long = int(config.style_size or min(max(work), E.STYLE_MAX))
     style_images = [S._as_image(s, "style") for s in S._styles_list(styles)]
     style_images = [resize(s, style_long) if max(s.shape[:2]) != style_long else s for s in style_images]
     blend = S._blend_weights(weights, len(style_images))
     mask_arrays = S._load_masks(masks, work, len(style_images))
 
-    base = S.get_engine(engine, config)
+    base = E.get_engine(engine, config)
     getattr(base, "check", lambda _c: None)(config)
     guided = None
-    if video.feature_smoothing and isinstance(base, S.TeacherEngine) and float(video.blend) > 0.0:
+    if video.feature_smoothing and isinstance(base, TeacherEngine) and float(video.blend) > 0.0:
         guided = _guided_teacher(base)
         guided.frame_shape = work
     eng = _CachedCodes(guided or base)

@@ -229,7 +229,7 @@ def average_checkpoints(task: Task, state, n: int) -> None:
 def _bar(cfg: LoopConfig, start: int, name: str):
     if not cfg.progress:
         return None
-    from tfstyle.commands._common import progress
+    from tfstyle.progress import progress
 
     return progress(total=cfg.steps, initial=start, desc=name, unit="step")
 

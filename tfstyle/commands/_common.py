@@ -7,12 +7,16 @@ import contextlib
 import sys
 import warnings
 
+from tfstyle.driver import parse_weights
 from tfstyle.errors import TfstyleError
+from tfstyle.progress import progress
+
+__all__ = ["parse_weights", "progress"]  # re-exported: the subcommands take them from here
 
 
 def add_engine_inputs(p: argparse.ArgumentParser, default: str) -> None:
     """--model, --threads and --alpha: how every feed-forward command picks and drives an engine."""
-    from tfstyle.stylize import ENGINES
+    from tfstyle.engines import ENGINES
 
     p.add_argument("--alpha", type=float, default=1.0, help="style strength from 0 (content) to 1 (default)")
     p.add_argument(
@@ -117,20 +121,6 @@ def add_precision(p: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_weights(text: str | None, n: int) -> list[float]:
-    if not text:
-        return [1.0] * n
-    try:
-        weights = [float(w) for w in text.split(",")]
-    except ValueError:
-        raise TfstyleError(f"--weights {text!r}: expected numbers separated by commas") from None
-    if len(weights) != n:
-        raise TfstyleError(f"--weights gives {len(weights)} values for {n} styles")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise TfstyleError(f"--weights {text!r}: weights must be non-negative and not all zero")
-    return weights
-
-
 def style_paths(args: argparse.Namespace) -> list[str]:
     """The command's style images; none is fine when a label table names its own styles."""
     paths = ([args.style_image] if getattr(args, "style_image", None) else []) + list(args.style)
@@ -151,10 +141,3 @@ def load_style_inputs(args: argparse.Namespace, shape: tuple[int, int] | None = 
     if masks is not None and styles:
         check_count(len(masks), len(styles))
     return styles, masks
-
-
-def progress(quiet: bool = False, **kwargs):
-    """A tqdm bar on stderr: off when ``quiet``, and off by itself when stderr is not a terminal."""
-    from tqdm import tqdm
-
-    return tqdm(file=sys.stderr, dynamic_ncols=True, disable=True if quiet else None, **kwargs)

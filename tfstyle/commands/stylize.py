@@ -93,7 +93,7 @@ _FIELDS = ("alpha", "size", "style_size", "tile", "overlap", "feather")
 
 
 def _config(args: argparse.Namespace):
-    from tfstyle.stylize import StylizeConfig
+    from tfstyle.engines import StylizeConfig
 
     if not 0.0 <= args.alpha <= 1.0:  # also rejects nan
         raise TfstyleError(f"--alpha must be between 0 and 1, not {args.alpha:g}")
@@ -141,12 +141,13 @@ def run(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights, len(styles))
     first = None if batch else load_image(args.content, size=args.size)
 
+    from tfstyle.driver import stylize
+    from tfstyle.engines import get_engine
     from tfstyle.images import save_image
-    from tfstyle.stylize import get_engine, stylize
 
     check_threads(args)
     if args.model == "tflite" and args.threads:
-        from tfstyle.runtime import TfliteEngine
+        from tfstyle.engines.lite import TfliteEngine
 
         engine = TfliteEngine(threads=args.threads)
     else:

@@ -112,11 +112,11 @@ def run(args: argparse.Namespace) -> int:
         keep_frames=args.keep_frames,
     )
 
-    from tfstyle.stylize import get_engine
+    from tfstyle.engines import get_engine
     from tfstyle.video import stylize_video
 
     if args.model == "tflite" and args.threads:
-        from tfstyle.runtime import TfliteEngine
+        from tfstyle.engines.lite import TfliteEngine
 
         engine = TfliteEngine(threads=args.threads)
     else:

@@ -76,8 +76,8 @@ class State:
 
 def run_job(state: State, job: Job) -> Path:
     """The job body (a worker thread): decode at the output size, stylize, write one PNG."""
+    from tfstyle.engines import StylizeConfig
     from tfstyle.images import load_image, save_image
-    from tfstyle.stylize import StylizeConfig
 
     req: StyleRequest = job.params
 

@@ -28,12 +28,12 @@ class Stylizer:
 
     def missing(self, name: str) -> str | None:
         """Why ``name`` cannot run here (weights or runtime missing), or None when it can."""
-        from tfstyle.stylize import StylizeConfig, get_engine
+        from tfstyle.engines import StylizeConfig, get_engine
 
         if name not in self.names:
             return f"engine {name!r} is not offered by this server"
         if name == "tflite" and importlib.util.find_spec("ai_edge_litert") is None:
-            return "the tflite engine needs ai-edge-litert (pip install 'tfstyle[runtime]')"
+            return "the tflite engine needs ai-edge-litert (pip install ai-edge-litert)"
         try:
             engine = get_engine(name)
             getattr(engine, "check", lambda _config: None)(StylizeConfig(engine=name))
@@ -45,7 +45,7 @@ class Stylizer:
         return [name for name in self.names if self.missing(name) is None]
 
     def engine(self, name: str):
-        from tfstyle.stylize import get_engine
+        from tfstyle.engines import get_engine
 
         reason = self.missing(name)
         if reason:
@@ -62,12 +62,12 @@ class Stylizer:
 
     @staticmethod
     def _config(name: str):
-        from tfstyle.stylize import StylizeConfig
+        from tfstyle.engines import StylizeConfig
 
         return StylizeConfig(engine=name)
 
     def __call__(self, content, styles, weights, config, progress: Progress | None) -> np.ndarray:
-        from tfstyle.stylize import stylize
+        from tfstyle.driver import stylize
 
         engine = self.engine(config.engine)
         with self._locks[config.engine]:

@@ -1,0 +1,297 @@
+"""The VGG19 AdaIN/WCT teacher engine (``--model teacher``) and its feature-level region statistics.
+
+Why ``render`` (global statistics). AdaIN normalises the content features with their own
+per-channel mean and std; computed per tile, those statistics differ from tile to tile and every
+tile gets a different colour cast. :class:`TeacherEngine` therefore makes two passes over the
+tiles: pass 1 encodes each tile and accumulates, over the relu4_1 cells the tile *owns* (the
+tiling's cut-to-cut partition, so overlaps count once), the weighted sums ``Σw``, ``Σw·f`` and
+``Σw·f²`` (``Σw·f·fᵀ`` for WCT) for every region (``w`` = the region's mask averaged onto the
+feature grid); pass 2 normalises every tile with these global statistics, applies each region's
+style statistics, mixes the regions with their masks at feature level, mixes with the content
+features by ``alpha`` and decodes. Untiled, the single tile owns every cell and this is exactly
+``Teacher.stylize``. Pass 2 reuses pass 1's features when they fit in
+:data:`FEATURE_CACHE_BYTES`, else encodes again (memory stays bounded by the tile).
+
+TensorFlow is imported when the engine first runs; :meth:`TeacherEngine.check` says in one line
+when it is not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from tfstyle import tiling
+from tfstyle.assets import TEACHER_DECODER as _DEFAULT_TEACHER_DECODER
+from tfstyle.engines.base import Region, StylizeConfig
+from tfstyle.errors import TfstyleError, WeightsError, require
+
+__all__ = ["FEATURE_CACHE_BYTES", "TeacherEngine", "teacher_decoder_path"]
+
+FEATURE_CACHE_BYTES = 256 << 20
+"""Pass-1 features kept for pass 2 up to this size; beyond it tiles are encoded again."""
+
+
+@functools.lru_cache(maxsize=2)
+def _load_teacher(path: str):
+    from tfstyle.models.teacher import Teacher
+
+    return Teacher(decoder_weights=path)
+
+
+def teacher_decoder_path() -> str:
+    """``$TFSTYLE_TEACHER_DECODER`` if set, else the shipped ``tfstyle/assets/teacher_decoder.h5``."""
+    return os.environ.get("TFSTYLE_TEACHER_DECODER") or _DEFAULT_TEACHER_DECODER
+
+
+class TeacherEngine:
+    """The VGG19 AdaIN/WCT teacher; the ``Teacher`` is built once per process and decoder file."""
+
+    name = "teacher"
+    multiple = 8  # three poolings between the input and relu4_1
+
+    def __init__(self, decoder: str | os.PathLike | None = None, teacher=None):
+        self._decoder = os.fspath(decoder) if decoder is not None else None
+        self._teacher = teacher
+
+    @property
+    def decoder_path(self) -> str:
+        return os.path.abspath(self._decoder or teacher_decoder_path())
+
+    def check(self, config: StylizeConfig) -> None:
+        if self._teacher is None:
+            require("tensorflow", "the teacher engine")
+        path = self.decoder_path
+        if self._teacher is None and not os.path.isfile(path):
+            raise WeightsError(
+                f"{path}: teacher decoder weights not found (train them with `make train`, "
+                "or point TFSTYLE_TEACHER_DECODER at a decoder .h5)"
+            )
+
+    @property
+    def teacher(self):
+        if self._teacher is None:
+            self.check(StylizeConfig())
+            self._teacher = _load_teacher(self.decoder_path)
+        return self._teacher
+
+    # -- the generic Engine interface (per-tile statistics; used by the generic driver only)
+
+    def style_code(self, style: np.ndarray, config: StylizeConfig):
+        from tfstyle._keras import tf
+
+        image = tf.constant(np.asarray(style, np.float32)[None])
+        return self.teacher.style_code(image, with_features=config.method == "wct")
+
+    def blend(self, codes, weights):
+        from tfstyle.models.teacher import StyleCode
+
+        return codes[0] if len(codes) == 1 else StyleCode.blend(codes, weights)
+
+    def stylize_tile(self, tile: np.ndarray, code, config: StylizeConfig) -> np.ndarray:
+        out = self.teacher.stylize(np.asarray(tile, np.float32)[None], code, config.alpha, config.method)
+        return out[0].numpy()
+
+    # -- feature-level rendering with global statistics
+
+    def encode(self, image: np.ndarray) -> np.ndarray:
+        """H x W x 3 -> relu4_1 features of the image reflect-padded to a multiple of 8 (numpy)."""
+        from tfstyle._keras import tf
+        from tfstyle.models.teacher import BOTTLENECK, pad_to_multiple
+
+        padded, _ = pad_to_multiple(tf.constant(np.asarray(image, np.float32)[None]), self.multiple)
+        return self.teacher.encode(padded)[BOTTLENECK][0].numpy()
+
+    def decode(self, feats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        from tfstyle._keras import tf
+
+        out = self.teacher.decode(tf.constant(feats[None], tf.float32))[0, : shape[0], : shape[1]]
+        return np.clip(out.numpy(), 0.0, 1.0)
+
+    def render(
+        self,
+        content: np.ndarray,
+        regions: Sequence[Region],
+        rest: np.ndarray | None,
+        config: StylizeConfig,
+        plan: tiling.TilePlan | None = None,
+        callback: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        height, width = content.shape[:2]
+        if plan is None:  # one tile that is the whole image
+            whole = -(-max(height, width) // self.multiple) * self.multiple + 2 * self.multiple
+            plan = tiling.plan_tiles(height, width, whole, 0, self.multiple)
+        boxes = plan.boxes
+        total, done = 2 * len(boxes), 0
+        cells = [(_cells(b.y1 - b.y0, self.multiple), _cells(b.x1 - b.x0, self.multiple)) for b in boxes]
+        cache_ok = sum(h * w for h, w in cells) * 512 * 4 <= FEATURE_CACHE_BYTES
+        cache: dict[tiling.Box, np.ndarray] = {}
+        full = config.method == "wct"
+        everywhere = _Moments(full)
+        moments = [everywhere if r.weight is None else _Moments(full) for r in regions]
+
+        # pass 1: global (per-region) content statistics over the cells each tile owns
+        for box in boxes:
+            feats = self.encode(content[box.slices])
+            own = _ownership(plan, box, feats.shape[:2], self.multiple)
+            flat = feats.reshape(-1, feats.shape[-1])
+            everywhere.add(flat, own.reshape(-1))
+            for region, moment in zip(regions, moments):
+                if region.weight is not None:
+                    grid = _to_grid(region.weight[box.slices], feats.shape[:2], self.multiple)
+                    moment.add(flat, (own * grid).reshape(-1))
+            if cache_ok:
+                cache[box] = feats
+            done += 1
+            if callback is not None:
+                callback(done, total)
+
+        transforms = [
+            _region_transform(region, moment if moment.count >= 1.0 else everywhere, config.method)
+            for region, moment in zip(regions, moments)
+        ]
+        alpha = float(config.alpha)
+
+        def fn(tile: np.ndarray, box: tiling.Box) -> np.ndarray:
+            feats = cache.pop(box) if box in cache else self.encode(tile)
+            target = _mix(feats, regions, transforms, box, self.multiple)
+            if alpha == 0.0:
+                target = feats
+            elif alpha < 1.0:
+                target = alpha * target + (1.0 - alpha) * feats
+            return self.decode(target, box.shape)
+
+        def tile_done(i: int, _n: int) -> None:
+            if callback is not None:
+                callback(len(boxes) + i, total)
+
+        out = tiling.tiled_apply(content, fn, with_box=True, plan=plan, callback=tile_done)
+        if rest is not None:  # unstyled pixels are the content itself, not its reconstruction
+            out *= 1.0 - rest[..., None]
+            out += rest[..., None] * content
+        return out
+
+
+def _cells(length: int, multiple: int = 8) -> int:
+    return -(-int(length) // multiple)
+
+
+class _Moments:
+    """Weighted first and second moments of feature vectors (float64 accumulators)."""
+
+    def __init__(self, full: bool):
+        self.full = full
+        self.count = 0.0
+        self.s1: np.ndarray | float = 0.0
+        self.s2: np.ndarray | float = 0.0
+
+    def add(self, flat: np.ndarray, weight: np.ndarray) -> None:
+        weight = weight.astype(np.float64)
+        if not weight.any():
+            return
+        keep = weight > 0
+        flat, weight = flat[keep].astype(np.float64), weight[keep]
+        self.count += float(weight.sum())
+        self.s1 = self.s1 + weight @ flat
+        self.s2 = self.s2 + ((flat * weight[:, None]).T @ flat if self.full else weight @ (flat * flat))
+
+    def mean(self) -> np.ndarray:
+        return self.s1 / self.count
+
+    def std(self, eps: float) -> np.ndarray:
+        """Population std as ``tfstyle.ops.mean_std``: ``sqrt(var + eps)``."""
+        mean = self.mean()
+        return np.sqrt(np.maximum(self.s2 / self.count - mean * mean, 0.0) + eps)
+
+    def cov(self, eps: float) -> np.ndarray:
+        """Unbiased covariance plus ``eps·I``, as ``tfstyle.ops.wct``."""
+        mean = self.mean()
+        cov = (self.s2 - self.count * np.outer(mean, mean)) / max(self.count - 1.0, 1.0)
+        return cov + eps * np.eye(len(mean))
+
+
+def _ownership(plan: tiling.TilePlan, box: tiling.Box, grid: tuple[int, int], multiple: int) -> np.ndarray:
+    """1 for the feature cells of ``box`` whose centre lies in the part of the image it owns."""
+
+    def axis(ax: tiling.Axis, index: int, start: int, n: int) -> np.ndarray:
+        lo, hi = ax.owner_range(index)
+        centres = start + multiple * np.arange(n) + 0.5 * multiple
+        return ((centres >= lo) & (centres < hi)).astype(np.float64)
+
+    return np.outer(axis(plan.y, box.row, box.y0, grid[0]), axis(plan.x, box.col, box.x0, grid[1]))
+
+
+def _to_grid(weight: np.ndarray, grid: tuple[int, int], multiple: int) -> np.ndarray:
+    """A tile's H x W weights -> the feature grid: reflect-padded like the image, then area-averaged."""
+    h, w = weight.shape
+    ph, pw = grid[0] * multiple - h, grid[1] * multiple - w
+    if ph or pw:
+        weight = np.pad(weight, ((0, ph), (0, pw)), mode="reflect")
+    return weight.reshape(grid[0], multiple, grid[1], multiple).mean(axis=(1, 3))
+
+
+def _style_stats(code, method: str, eps: float):
+    """(mean [C], scale): the style's std for AdaIN, its colouring matrix for WCT."""
+    mean = np.asarray(code.mean, np.float64).reshape(-1)
+    if method != "wct":
+        return mean, np.asarray(code.std, np.float64).reshape(-1)
+    if code.feats is None:
+        raise TfstyleError("WCT needs the style features (style_code with method='wct')")
+    flat = np.asarray(code.feats, np.float64).reshape(-1, mean.shape[0])
+    centred = flat - flat.mean(0)
+    cov = centred.T @ centred / max(len(flat) - 1, 1) + eps * np.eye(len(mean))
+    vals, vecs = np.linalg.eigh(cov)
+    colour = (vecs * np.sqrt(np.maximum(vals, eps))) @ vecs.T
+    return flat.mean(0), colour
+
+
+def _region_transform(region: Region, moments: _Moments, method: str):
+    """The region's target as an affine map of the content features: ``f @ A + b`` (A: [C] or [C, C])."""
+    from tfstyle.ops import EPS
+
+    total = float(sum(region.blend))
+    stats = [_style_stats(code, method, EPS) for code in region.codes]
+    style_mean = sum(w / total * m for w, (m, _) in zip(region.blend, stats))
+    style_scale = sum(w / total * s for w, (_, s) in zip(region.blend, stats))
+    mean = moments.mean()
+    if method == "wct":
+        vals, vecs = np.linalg.eigh(moments.cov(1e-5))
+        whiten = (vecs / np.sqrt(np.maximum(vals, 1e-5))) @ vecs.T
+        matrix = whiten @ style_scale
+        return matrix.astype(np.float32), (style_mean - mean @ matrix).astype(np.float32)
+    scale = style_scale / moments.std(EPS)
+    return scale.astype(np.float32), (style_mean - mean * scale).astype(np.float32)
+
+
+def _apply(feats: np.ndarray, transform) -> np.ndarray:
+    matrix, shift = transform
+    return (feats @ matrix if matrix.ndim == 2 else feats * matrix) + shift
+
+
+def _styled(feats: np.ndarray, region: Region, transform) -> np.ndarray:
+    """The region's target mixed with the content features by its strength (feature-level alpha)."""
+    target = _apply(feats, transform)
+    strength = float(region.strength)
+    return target if strength >= 1.0 else strength * target + (1.0 - strength) * feats
+
+
+def _mix(feats: np.ndarray, regions: Sequence[Region], transforms, box: tiling.Box, multiple: int):
+    """Each region's target weighted by its mask on the feature grid; the content features elsewhere."""
+    if len(regions) == 1 and regions[0].weight is None:
+        return _styled(feats, regions[0], transforms[0])
+    grid = feats.shape[:2]
+    out = np.zeros_like(feats)
+    covered = np.zeros(grid, np.float32)
+    for region, transform in zip(regions, transforms):
+        if region.weight is None:
+            w = np.ones(grid, np.float32)
+        else:
+            w = _to_grid(region.weight[box.slices], grid, multiple).astype(np.float32)
+        if w.any():
+            out += w[..., None] * _styled(feats, region, transform)
+        covered += w
+    rest = np.clip(1.0 - covered, 0.0, 1.0)
+    return out + rest[..., None] * feats
