@@ -43,6 +43,7 @@ INSTALL_HINTS: dict[str, tuple[str, str]] = {
     "tensorboard": ("TensorBoard", "pip install 'tfstyle[tf]'"),
     "tensorflow_model_optimization": ("tensorflow-model-optimization", "pip install 'tfstyle[export]'"),
     "ai_edge_litert": ("LiteRT", "pip install ai-edge-litert"),
+    "flatbuffers": ("flatbuffers (LiteRT needs it)", "pip install ai-edge-litert"),
     "fastapi": ("FastAPI", "pip install 'tfstyle[web]'"),
     "uvicorn": ("uvicorn", "pip install 'tfstyle[web]'"),
     "multipart": ("python-multipart", "pip install 'tfstyle[web]'"),
