@@ -27,7 +27,7 @@ lint:
 	$(VENV)/bin/ruff check tfstyle tests training benchmarks export
 	$(VENV)/bin/ruff format --check tfstyle tests training benchmarks export
 
-demo: ## stylize scikit-image sample photos into demo_out/ with a contact sheet
+demo: ## photos x paintings through teacher, student, INT8 TFLite (and a short Gatys) -> demo_out/contact_sheet.png
 	$(VENV)/bin/tfstyle demo -o demo_out
 
 train: ## train the teacher decoder, then distil the student in three stages (the last ships the mean of its last 5 checkpoints); each resumes

@@ -28,6 +28,7 @@ __all__ = [
     "check_rows",
     "evaluate",
     "fmt",
+    "images_in",
     "load_manifest",
     "output_name",
     "parse_compare",
@@ -116,7 +117,9 @@ def load_manifest(path: str | os.PathLike) -> list[Row]:
     return rows
 
 
-def _images_in(directory: str, what: str) -> list[str]:
+def images_in(directory: str, what: str) -> list[str]:
+    """The images of a folder, sorted; one error line when it is missing, empty or has two images
+    whose outputs would share a name."""
     if not os.path.isdir(directory):
         raise InputError(directory, f"no such {what} directory")
     files = sorted(
@@ -140,8 +143,8 @@ def rows_from_dirs(
 ) -> list[Row]:
     """Every (content, style) combination of two image folders, with each method's output found in
     its folder as ``{content_stem}__{style_stem}.png``. A missing output is an error naming the file."""
-    contents = _images_in(os.fspath(content_dir), "content")
-    styles = _images_in(os.fspath(style_dir), "style")
+    contents = images_in(os.fspath(content_dir), "content")
+    styles = images_in(os.fspath(style_dir), "style")
     if not outputs:
         raise TfstyleError("no outputs to evaluate: give at least one NAME=DIR")
     for method, directory in outputs.items():

@@ -26,7 +26,7 @@ class DataConfig:
     seed: int = 0
     # Style crop sides, one per batch in turn (empty: ``crop``), all cut at the same pixel scale as
     # a ``crop`` one. Why: the style predictor's vector swings with the size it sees a style at
-    # (docs/MODELS.md), and in use it sees whole style images of any size, not training crops.
+    # (docs/experiments/student.md), and in use it sees whole style images of any size, not training crops.
     style_crops: tuple[int, ...] = ()
 
 

@@ -56,7 +56,7 @@ def _conv_bn(x, filters, kernel, stride, name, act=True, style=None):
     ReLU6 they stay within the activation's own range (INT8 transformer parity 35.65 dB, was 34.82;
     without decoder FiLM it was 46.7). The rest of that gap is not lost here: layer by layer, int8
     noise builds up in the body's FiLM products and residual sums (a few large channels stretch
-    their per-tensor grid) and the decoder holds it (docs/MODELS.md).
+    their per-tensor grid) and the decoder holds it (docs/experiments/student.md).
     """
     x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
