@@ -103,6 +103,16 @@ def test_base_install_stylizes_from_the_command_line_and_python(light_env, tmp_p
     _run(args + ["-o", "cli.png"], cwd=tmp_path)
     _check_stylized(np.asarray(Image.open(tmp_path / "cli.png").convert("RGB"), np.float32) / 255.0, content)
 
+    # masks, tiling and colour matching run on the base install too (no SciPy, OpenCV or TensorFlow)
+    mask = np.zeros((120, 160), np.uint8)
+    mask[:, :80] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    extra = ["--mask", "mask.png", "--tile", "64", "--overlap", "16", "--preserve-color", "histogram"]
+    _run(args + extra + ["-o", "masked.png"], cwd=tmp_path)
+    masked = np.asarray(Image.open(tmp_path / "masked.png").convert("RGB"), np.float32) / 255.0
+    assert np.abs(masked[:, 120:] - content[:, 120:]).max() < 0.02, "unmasked pixels must keep the content"
+    assert np.abs(masked[:, :40] - content[:, :40]).mean() > 0.05, "masked pixels must be stylized"
+
     code = (
         "import sys, numpy as np\n"
         "from tfstyle.runtime import LiteStudent, stylize\n"
