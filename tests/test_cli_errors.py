@@ -150,3 +150,28 @@ def test_bad_image_subprocess(tmp_path, good, kind, role):
     assert proc.returncode == 2, proc.stderr
     assert_one_error_line(proc.stderr, bad, reason)
     assert_no_output(out)
+
+
+def test_a_missing_extra_is_one_line_with_the_pip_command(capsys):
+    from tfstyle.errors import MissingDependency, guarded, missing_dependency, require
+
+    def needs(module: str):
+        def body():
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+        return body
+
+    assert guarded("tfstyle", needs("tensorflow.python")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "tfstyle: error: this command needs TensorFlow, which is not installed: pip install 'tfstyle[tf]'"
+    ]
+    assert guarded("tfstyle", needs("ai_edge_litert.interpreter")) == 2
+    assert "pip install ai-edge-litert" in capsys.readouterr().err
+    with pytest.raises(ModuleNotFoundError):  # not an optional dependency: a bug, shown as such
+        guarded("tfstyle", needs("tfstyle_no_such_module"))
+    message = str(missing_dependency("cv2", "the gizmo"))
+    assert message == "the gizmo needs OpenCV, which is not installed: pip install 'tfstyle[tf]'"
+    with pytest.raises(MissingDependency, match="the gizmo needs tfstyle_no_such_module"):
+        require("tfstyle_no_such_module", "the gizmo")
+    require("numpy", "anything")  # installed: nothing to say
