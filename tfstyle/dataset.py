@@ -256,8 +256,10 @@ def run(
     sources = list_images(src, exclude=dst)
     if not sources:
         raise InputError(src, "no image files in this folder")
-    _check_settings(dst, config.settings(styles))
     require("pyarrow", "tfstyle dataset")
+    if config.workers != 0:
+        require("ray", "tfstyle dataset")
+    _check_settings(dst, config.settings(styles))
 
     start = time.time()
     jobs = plan(sources, len(styles), config)
@@ -302,7 +304,6 @@ def _run_ray(todo, src, styles_dir, styles, dst, config, summary):
     """Ray Data: the jobs as Arrow blocks of ``batch_size`` rows (one task each, no repartition),
     ``map_batches`` on a fixed pool of single-CPU :class:`Stylizer` actors; only the small result
     columns come back to this process."""
-    require("ray", "tfstyle dataset")
     import pyarrow as pa
 
     started_here = _start_ray(config)
