@@ -83,6 +83,7 @@ class StyleAugment(keras.layers.Layer):
         style_size: int = 256,
         **kwargs,
     ):
+        kwargs.pop("trainable", None)  # never trained: the student is frozen
         super().__init__(trainable=False, **kwargs)
         if sample not in SAMPLES:
             raise TfstyleError(f"sample must be one of {', '.join(SAMPLES)}, not {sample!r}")
