@@ -56,7 +56,7 @@ def register(sub) -> None:
         help="Ray workers, one CPU each (default: every CPU; 0: no Ray, one process)",
     )
     p.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: a local Ray)")
-    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per Ray task (16)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="images per Ray task (32)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(func=run)
 
