@@ -211,7 +211,7 @@ def contact_sheet(root: str, path: str = SHEET) -> None:
             ]
             + [load_image(os.path.join(outs[e], row["output"])) for e in ENGINES]
         )
-        labels.append(f"a={row['strength']:.2f}")
+        labels.append(f"alpha {row['strength']:.2f}")
     grid = sheet(rows, ["photo", "drawn style", *ENGINES], None, cell=256, row_labels=labels)
     save_palette_png(Image.fromarray(grid), path)
 
@@ -313,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                     *("--workers", str(workers), "--threads", str(threads)),
                 )
                 print(
-                    f"{engine} {key}: {r['rate']:.1f} images/s (start {r['start']:.1f} s, load {r['load']:.1f})",
+                    f"{engine} {key}: {r['rate']:.1f} images/s (start {r['start']:.1f} s, CPU ms/image: "
+                    f"work {r['cpu_ms']:.1f}, Ray {r['ray_ms']:.1f}; load {r['load']:.1f})",
                     flush=True,
                 )
         augment = None

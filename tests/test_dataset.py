@@ -116,3 +116,16 @@ def test_a_missing_ray_is_one_line_with_the_pip_command(tmp_path, capsys, monkey
         "tfstyle: error: tfstyle dataset needs Ray, which is not installed: pip install 'tfstyle[dataset]'"
     ]
     assert not (tmp_path / "out").exists()  # nothing written before the check
+
+
+def test_an_image_the_network_cannot_take_is_a_failed_row_not_a_stopped_run(tmp_path):
+    from PIL import Image
+
+    src, styles, good = make_dataset(tmp_path, n=2)
+    sliver = np.random.default_rng(0).integers(0, 256, (16, 600, 3), dtype=np.uint8)
+    Image.fromarray(sliver).save(src / "class_1" / "sliver.jpg")  # 48 x 1 px at --size 48
+    summary = run(src, styles, tmp_path / "out", DatasetConfig(size=48, workers=0, strength=(0.5, 0.5)))
+    assert summary.written == len(good)
+    reasons = dict(summary.failed)
+    assert reasons["class_1/sliver.jpg"].startswith("class_1/sliver.jpg: cannot stylize this image (")
+    assert output_files(tmp_path / "out") == good

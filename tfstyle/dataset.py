@@ -192,7 +192,11 @@ class Stylizer:
         except InputError as exc:
             return "failed", str(exc)
         config = dataclasses.replace(self.stylize_config, alpha=float(job.strength), size=None)
-        out = render_codes(image, [code], config=config, engine=self.engine)
+        try:
+            out = render_codes(image, [code], config=config, engine=self.engine)
+        except (RuntimeError, ValueError) as exc:  # e.g. a sliver of a panorama the network cannot take
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return "failed", f"{job.source}: cannot stylize this image ({reason[:200]})"
         save_image(os.path.join(self.dst, job.output), out)
         return "ok", ""
 
