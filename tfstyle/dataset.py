@@ -159,8 +159,8 @@ class Stylizer:
     """Stylizes jobs with one engine, loaded once (a Ray actor holds one; ``workers=0`` uses one here).
 
     Called by Ray Data with a batch (dict of columns ``source``, ``style``, ``strength``, ``output``),
-    it returns per image ``source``, ``status``, ``error`` and the worker's clock (``started`` for the
-    batch, ``finished`` per image) from which the run's throughput is read.
+    it returns per image ``source``, ``status``, ``error``, the worker's clock (``started`` for the
+    batch, ``finished`` per image: the run's throughput) and ``cpu``, the CPU seconds it took.
     """
 
     def __init__(self, src: str, styles_dir: str, styles: list[str], dst: str, config: DatasetConfig):
