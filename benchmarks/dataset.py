@@ -246,6 +246,11 @@ def report(results: dict, augment: dict | None) -> str:
         )
     lines += [
         "",
+        "On a loaded machine the wall-clock rates measure the scheduler's shares more than tfstyle (a",
+        "single Ray worker may outrun the plain loop doing the same CPU work per image, two workers may",
+        "share one worker's slice): compare them from an idle machine only. The CPU table below does",
+        "not depend on the load.",
+        "",
         "CPU time per image (load-independent): the work itself (measured in the worker, around each",
         "image) and what Ray adds in steady state (its driver, raylet, GCS and Ray Data's own actors,",
         "over the run). The ceiling is 2 cores divided by both: the 2-worker rate on an idle machine",
@@ -275,7 +280,7 @@ def report(results: dict, augment: dict | None) -> str:
         "",
         "![the same seeded draw through each engine](img/dataset_sheet.png)",
         "",
-        "Rerun: `python -m benchmarks.dataset` (or `--engines tflite` for the acceptance lines only).",
+        "Rerun: `make bench-dataset` (or `python -m benchmarks.dataset --engines tflite` for the acceptance lines).",
     ]
     return "\n".join(lines)
 
