@@ -27,7 +27,8 @@ from tfstyle.dataset import DatasetConfig, read_manifest, run
 ray = pytest.importorskip("ray")
 
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-SIZE = "96"
+SIZE = "128"
+IMAGES = 160  # ~1 s of work for two idle workers: the kill lands mid-run even on a fast machine
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +51,9 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    """48 images in two classes plus a corrupt one, and the single-process reference outputs."""
+    """IMAGES images in two classes plus a corrupt one, and the single-process reference outputs."""
     root = tmp_path_factory.mktemp("cluster_data")
-    src, styles, good = make_dataset(root, n=48, size=(120, 160))
+    src, styles, good = make_dataset(root, n=IMAGES, size=(120, 160))
     reference = root / "reference"
     config = DatasetConfig(size=int(SIZE), seed=3, strength=(0.5, 1.0), workers=0)
     summary = run(src, styles, reference, config)
@@ -64,7 +65,7 @@ def _command(src, styles, dst, address) -> list[str]:
     return [
         *(sys.executable, "-m", "tfstyle.cli", "dataset", str(src), "--styles", str(styles)),
         *("-o", str(dst), "--size", SIZE, "--seed", "3", "--alpha-range", "0.5,1"),
-        *("--workers", "2", "--batch-size", "2", "--ray-address", address, "-q"),
+        *("--workers", "2", "--batch-size", "4", "--ray-address", address, "-q"),
     ]
 
 
@@ -107,8 +108,8 @@ def test_a_worker_killed_mid_run_then_a_resume_gives_every_output_once(cluster, 
     )
     try:
         deadline = time.time() + 180
-        while time.time() < deadline and first.poll() is None and len(output_files(dst)) < 4:
-            time.sleep(0.02)
+        while time.time() < deadline and first.poll() is None and not output_files(dst):
+            time.sleep(0.01)
         worker = next(n for n in cluster.worker_nodes)
         cluster.remove_node(worker, allow_graceful=False)  # SIGKILL: the node and its actor die mid-batch
         done_at_kill = len([f for f in output_files(dst) if not f.split("/")[-1].startswith(".")])
@@ -120,7 +121,7 @@ def test_a_worker_killed_mid_run_then_a_resume_gives_every_output_once(cluster, 
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    assert 4 <= done_at_kill < len(good), "the kill did not land mid-run"
+    assert 1 <= done_at_kill < len(good), "the kill did not land mid-run"
     cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1", include_dashboard=False)
     cluster.wait_for_nodes()
 
