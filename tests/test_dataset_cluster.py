@@ -114,7 +114,7 @@ def test_a_worker_killed_mid_run_then_a_resume_gives_every_output_once(cluster, 
         cluster.remove_node(worker, allow_graceful=False)  # SIGKILL: the node and its actor die mid-batch
         done_at_kill = len([f for f in output_files(dst) if not f.split("/")[-1].startswith(".")])
         try:
-            first.wait(timeout=5)  # it may finish on the head alone, or wait for the lost actor
+            first.wait(timeout=3)  # it may finish on the head alone, or wait for the lost actor
         except subprocess.TimeoutExpired:
             os.killpg(first.pid, signal.SIGKILL)  # then the run itself crashes too: the worst case
             first.wait()
