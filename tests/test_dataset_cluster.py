@@ -85,6 +85,11 @@ def _same_as_reference(dst, reference, good) -> None:
     assert [r["source"] for r in rows if r["status"] == "failed"] == ["class_0/broken.jpg"]
 
 
+def _finished(dst) -> list[str]:
+    """Outputs written so far (temporaries of writes in progress start with a dot)."""
+    return [f for f in output_files(dst) if not f.split("/")[-1].startswith(".")]
+
+
 def test_a_two_node_cluster_writes_what_one_process_writes(cluster, data, tmp_path):
     src, styles, good, reference = data
     dst = tmp_path / "out"
@@ -99,20 +104,23 @@ def test_a_two_node_cluster_writes_what_one_process_writes(cluster, data, tmp_pa
 def test_a_worker_killed_mid_run_then_a_resume_gives_every_output_once(cluster, data, tmp_path):
     src, styles, good, reference = data
     dst = tmp_path / "out"
-    first = subprocess.Popen(
-        _command(src, styles, dst, cluster.address),
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = tmp_path / "first.log"
+    with open(log, "w") as sink:
+        first = subprocess.Popen(
+            _command(src, styles, dst, cluster.address),
+            env=_env(),
+            stdout=sink,
+            stderr=sink,
+            start_new_session=True,
+        )
     try:
         deadline = time.time() + 180
-        while time.time() < deadline and first.poll() is None and not output_files(dst):
+        while time.time() < deadline and first.poll() is None and not _finished(dst):
             time.sleep(0.01)
+        assert first.poll() is None, f"the first run ended before the kill:\n{log.read_text()[-2000:]}"
         worker = next(n for n in cluster.worker_nodes)
         cluster.remove_node(worker, allow_graceful=False)  # SIGKILL: the node and its actor die mid-batch
-        done_at_kill = len([f for f in output_files(dst) if not f.split("/")[-1].startswith(".")])
+        done_at_kill = len(_finished(dst))
         try:
             first.wait(timeout=3)  # it may finish on the head alone, or wait for the lost actor
         except subprocess.TimeoutExpired:
