@@ -248,6 +248,10 @@ def test_cli_video(clips, style, tmp_path, capsys):
     assert cli.main([*argv, "--max-frames", "3", "--start", "2", "--size", "64"]) == 0
     assert "3 frames at 12.5 fps, 96x72" in capsys.readouterr().out
     assert V.probe(out).fps == FPS and sum(1 for _ in V.read_frames(out)) == 3
+    for mode in ("network", "flow"):
+        argv_mode = [*argv, "--max-frames", "2", "--consistency", mode, "--refresh", "4", "--flow-size", "48"]
+        assert cli.main(argv_mode) == 0
+        assert "frames/s" in capsys.readouterr().out
 
 
 def _bad_inputs(tmp_path) -> dict[str, str]:
@@ -275,6 +279,11 @@ def test_cli_unusable_videos_give_one_line(style, tmp_path, capsys):
         (["-o", str(tmp_path / "o.gif")], "unsupported video extension '.gif'"),
         (["-o", str(tmp_path / "o.mp4"), "--blend", "2"], "--blend must be between 0 and 1"),
         (["-o", str(tmp_path / "o.mp4"), "--max-frames", "0"], "--max-frames must be at least 1"),
+        (["-o", str(tmp_path / "o.mp4"), "--refresh", "0"], "--refresh must be at least 1"),
+        (
+            ["-o", str(tmp_path / "o.mp4"), "--feature-smoothing"],
+            "--feature-smoothing is for --model teacher",
+        ),
     ):
         assert cli.main(["video", str(tmp_path / "notes.mp4"), "--style", style, *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -23,10 +23,18 @@ class CachedCodes:
         self._engine = engine
         self._codes: OrderedDict[tuple, object] = OrderedDict()
         self._size = size
+        self._last: tuple[object, str] | None = None  # (style object, digest): a video passes the same one
+
+    def _digest(self, style) -> str:
+        if self._last is not None and self._last[0] is style:
+            return self._last[1]  # the very same object as last time: hashing it again costs ms per frame
+        array = np.ascontiguousarray(style)
+        digest = f"{array.shape}:{hashlib.sha1(array.tobytes()).hexdigest()}"
+        self._last = (style, digest)
+        return digest
 
     def style_code(self, style: np.ndarray, config):
-        array = np.ascontiguousarray(style)
-        key = (array.shape, hashlib.sha1(array.tobytes()).hexdigest(), config.method)
+        key = (self._digest(style), config.method)
         if key in self._codes:
             self._codes.move_to_end(key)
         else:

@@ -19,9 +19,9 @@ the keyframe's texture by more than ``max_stretch`` (a zoom: strokes would grow 
 shrink); and at once when less than ``min_coverage`` of the frame is trusted (a scene cut, a large
 disocclusion). The new keyframe ``K' = mix(W(K), f(C_k), 1 - keep)`` keeps
 ``keep`` of the old one where trusted, so the jump at a keyframe is ``1 - keep`` of a full
-re-stylization; the mix is variance-preserving on the high frequencies (the texture's contrast does
-not drop), and the old texture's weight decays as ``keep^n`` over keyframes, so resampling blur
-cannot build up.
+re-stylization; the mix keeps the high frequencies' local energy (the texture's contrast neither
+drops where the two disagree nor grows where they agree), and the old texture's weight decays as
+``keep^n`` over keyframes, so resampling blur cannot build up.
 
 The flow is computed at ``flow_size`` px (long side) and scaled up: motion is smooth, and flow at
 full size costs more than the INT8 network.
@@ -79,13 +79,26 @@ def stretch(flow: np.ndarray) -> float:
     return float(max(scale, 1.0 / scale))
 
 
-def _vp_mix(a: np.ndarray, b: np.ndarray, t: np.ndarray, sigma: float = 2.0) -> np.ndarray:
-    """``(1 - t) a + t b`` with the part above a Gaussian of ``sigma`` px scaled by
-    ``1 / sqrt((1 - t)² + t²)``: two textures that do not line up would otherwise lose contrast
-    where mixed (Heitz & Neyret's variance-preserving blend). ``t`` is per pixel (H x W x 1)."""
+def _vp_mix(
+    a: np.ndarray, b: np.ndarray, t: np.ndarray, sigma: float = 2.0, window: float = 8.0
+) -> np.ndarray:
+    """``(1 - t) a + t b`` with its detail (the part above a Gaussian of ``sigma`` px) rescaled to the
+    local energy the two inputs' details have on average: two textures that do not line up lose
+    contrast where mixed, two that do must not gain any (a fixed ``1 / sqrt((1 - t)² + t²)`` gain
+    would compound over keyframes). ``t`` is per pixel (H x W x 1); energies are averaged over a
+    Gaussian window of ``window`` px."""
+
+    def detail(x: np.ndarray) -> np.ndarray:
+        return x - cv2.GaussianBlur(x, (0, 0), sigma)
+
+    def energy(d: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(np.mean(d * d, axis=-1), (0, 0), window)[..., None]
+
     mix = (1.0 - t) * a + t * b
-    low = cv2.GaussianBlur(mix, (0, 0), sigma)
-    return low + (mix - low) / np.sqrt((1.0 - t) ** 2 + t**2)
+    d_mix = detail(mix)
+    target = (1.0 - t) * energy(detail(a)) + t * energy(detail(b))
+    gain = np.clip(np.sqrt(target / np.maximum(energy(d_mix), 1e-8)), 1.0, 1.6)
+    return mix - d_mix + gain * d_mix
 
 
 class KeyframeWarper:
@@ -127,13 +140,14 @@ class KeyframeWarper:
             return fresh, True
         warped, mask = self._warped_key(content)
         m = mask[..., None]
-        due = index - self.key_index >= int(self.config.refresh)
-        due = due or stretch(self.to_key) > float(self.config.max_stretch)
+        scaled = stretch(self.to_key)
+        limit = float(self.config.max_stretch)
         if float(mask.mean()) < float(self.config.min_coverage):
             return fresh, True  # a cut: nothing to keep
-        if due:
-            keep = float(self.config.keep) * m
-            out = _vp_mix(warped, fresh, 1.0 - keep) if self.config.keep > 0 else fresh
+        if index - self.key_index >= int(self.config.refresh) or scaled > limit:
+            # a keyframe the flow has scaled passes on less of its texture (strokes at the wrong size)
+            keep = float(self.config.keep) * max(0.0, 1.0 - (scaled - 1.0) / (limit - 1.0))
+            out = _vp_mix(warped, fresh, 1.0 - keep * m) if keep > 0 else fresh
             return np.clip(out, 0.0, 1.0).astype(np.float32), True
         return np.clip(fresh + m * (warped - fresh), 0.0, 1.0).astype(np.float32), False
 

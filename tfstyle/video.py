@@ -314,7 +314,8 @@ def _read_frame_png(path: str) -> np.ndarray:
 
 def _write_frame_png(path: str, rgb: np.ndarray) -> None:
     with atomic_path(path) as tmp:
-        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        # fastest zlib level: the frames are a resume journal, removed once muxed
+        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
             raise InputError(path, "cannot write a stylized frame")
 
 

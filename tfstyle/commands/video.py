@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         engine = TfliteEngine(threads=args.threads)
     else:
         engine = get_engine(args.model)
-    with progress(desc="video", unit="frame", quiet=args.quiet) as bar:
+    with progress(desc="video", unit="frame", quiet=args.quiet) as bar:  # tqdm shows frames/s
 
         def on_frame(done: int, total: int | None) -> None:
             bar.total = total
@@ -155,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if not args.quiet:
         reused = f", {result.reused} reused from an interrupted run" if result.reused else ""
+        drawn = result.frames - result.reused
+        speed = f", {drawn / result.seconds:.1f} frames/s" if drawn > 0 and result.seconds > 0 else ""
         print(
             f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps, "
-            f"{result.size[0]}x{result.size[1]}{reused}"
+            f"{result.size[0]}x{result.size[1]}{reused}{speed}"
         )
     return 0

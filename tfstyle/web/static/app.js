@@ -217,7 +217,7 @@ async function cancel() {
 // One frame in flight: the next camera frame is grabbed only once the previous answer is drawn, so
 // a slow server means fewer frames per second, never a queue. window.tfstyleLive holds the numbers.
 const live = { ws: null, stream: null, sentAt: 0, shown: [], latencies: [], frames: 0 };
-window.tfstyleLive = { frames: 0, fps: 0, latency_ms: 0, running: false, error: "" };
+window.tfstyleLive = { frames: 0, fps: 0, latency_ms: 0, latencies: [], running: false, error: "" };
 
 function liveStats() {
   const now = performance.now();
@@ -255,6 +255,8 @@ async function showLiveFrame(blob) {
   bitmap.close();
   const now = performance.now();
   live.latencies.push(now - live.sentAt);
+  if (live.latencies.length > 500) live.latencies.shift();
+  window.tfstyleLive.latencies = live.latencies;
   live.shown.push(now);
   live.frames += 1;
   liveStats();
