@@ -363,8 +363,14 @@ class SlowInverter:
         return 1.0 - content
 
 
-def jpeg_frame(width: int = 160, height: int = 120, seed: int = 0) -> bytes:
-    return png_bytes(width, height, seed=seed, fmt="JPEG")
+def jpeg_frame(width: int = 160, height: int = 120, seed: int = 0, tag: float = 0.0) -> bytes:
+    """A camera frame as the page sends it: an 8-byte tag (float64), then the JPEG."""
+    return np.float64(tag).tobytes() + png_bytes(width, height, seed=seed, fmt="JPEG")
+
+
+def answer_image(data: bytes, tag: float) -> Image.Image:
+    assert np.frombuffer(data[:8], np.float64)[0] == tag  # the frame's own tag comes back in front
+    return Image.open(io.BytesIO(data[8:]))
 
 
 def test_live_socket_stylizes_frames_and_reports_errors(tmp_path):
@@ -375,17 +381,17 @@ def test_live_socket_stylizes_frames_and_reports_errors(tmp_path):
         with client.websocket_connect("/api/live") as ws:
             ws.send_text('{"size": 128, "saved": ["udnie.png"]}')
             for seed in range(3):
-                ws.send_bytes(jpeg_frame(seed=seed))
-                answer = Image.open(io.BytesIO(ws.receive_bytes()))
+                ws.send_bytes(jpeg_frame(seed=seed, tag=100.5 + seed))
+                answer = answer_image(ws.receive_bytes(), 100.5 + seed)
                 assert answer.format == "JPEG" and answer.size == (128, 96)
             assert client.get("/api/live").json()["sessions"] == 1
         # an uploaded style instead of a saved one; then a frame that is not an image
         with client.websocket_connect("/api/live") as ws:
             ws.send_text('{"size": 64, "engine": "tflite"}')
             ws.send_bytes(png_bytes(40, 40, seed=2))
-            ws.send_bytes(jpeg_frame())
-            assert Image.open(io.BytesIO(ws.receive_bytes())).size == (64, 48)
-            ws.send_bytes(b"not a picture")
+            ws.send_bytes(jpeg_frame(tag=7.0))
+            assert answer_image(ws.receive_bytes(), 7.0).size == (64, 48)
+            ws.send_bytes(np.float64(8.0).tobytes() + b"not a picture")
             assert ws.receive_json() == {"error": "camera frame: not an image"}
         for options, message in (
             ("{}", "choose a style image"),
@@ -410,11 +416,17 @@ def test_live_drops_frames_instead_of_queueing(tmp_path):
     with TestClient(create_app(config, stylizer=engine)) as client:
         with client.websocket_connect("/api/live") as ws:
             ws.send_text('{"size": 64, "saved": ["s.png"]}')
-            for seed in range(6):  # a burst while the engine is busy with the first
-                ws.send_bytes(jpeg_frame(seed=seed))
-            ws.receive_bytes()
-            ws.receive_bytes()  # the newest frame of the burst, not the second one
-            time.sleep(0.5)
+            ws.send_bytes(jpeg_frame(tag=0.0))
+            deadline = time.monotonic() + 5
+            while engine.calls == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for seed in range(1, 6):  # a burst while the engine is busy with the first
+                ws.send_bytes(jpeg_frame(seed=seed, tag=float(seed)))
+            answers = [ws.receive_bytes() for _ in range(6)]
+            dropped = [np.frombuffer(a, np.float64)[0] for a in answers if len(a) == 8]
+            drawn = [np.frombuffer(a[:8], np.float64)[0] for a in answers if len(a) > 8]
+            # the first and the newest frame are stylized; the four in between come back as bare tags
+            assert dropped == [1.0, 2.0, 3.0, 4.0] and drawn == [0.0, 5.0]
             stats = client.get("/api/live").json()
             assert engine.calls == 2 and stats["dropped"] == 4 and stats["frames"] == 2
         deadline = time.monotonic() + 2
@@ -452,17 +464,14 @@ def live_server(tmp_path_factory, data_dir):
     proc.wait(30)
 
 
-def test_live_view_with_a_fake_camera_in_chromium(live_server):
+def test_live_view_with_a_fake_camera_in_chromium(live_server, browser):
     """Chromium's fake camera -> /api/live -> INT8 student -> drawn; closing the tab ends the session."""
     import httpx
 
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     args = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-        page = browser.new_page()
+    camera = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
+    try:
+        page = camera.new_page()
         page.goto(live_server + "/")
         page.wait_for_function("document.querySelectorAll('#saved input').length > 0")
         page.check("#saved input[value='udnie.jpg']")
@@ -485,4 +494,5 @@ def test_live_view_with_a_fake_camera_in_chromium(live_server):
         assert after["sessions"] == 0
         time.sleep(0.3)
         assert httpx.get(live_server + "/api/live").json()["frames"] == after["frames"]
-        browser.close()
+    finally:
+        camera.close()

@@ -50,6 +50,7 @@ class TrajectoryConfig:
     tolerance: float = 0.08  # content mismatch (mean |RGB| after warping) above which a pixel is fresh
     min_coverage: float = 0.5  # below this trusted share a keyframe is taken at once (scene cut)
     max_stretch: float = 1.12  # a keyframe as soon as the flow scales its texture by more than this
+    restore_detail: bool = True  # scale the warped keyframe's detail up to the fresh frame's energy
     flow: str = "auto"  # "auto" (DIS), "dis" or "farneback"
 
     def validate(self) -> TrajectoryConfig:
@@ -79,26 +80,30 @@ def stretch(flow: np.ndarray) -> float:
     return float(max(scale, 1.0 / scale))
 
 
-def _vp_mix(
-    a: np.ndarray, b: np.ndarray, t: np.ndarray, sigma: float = 2.0, window: float = 8.0
-) -> np.ndarray:
-    """``(1 - t) a + t b`` with its detail (the part above a Gaussian of ``sigma`` px) rescaled to the
-    local energy the two inputs' details have on average: two textures that do not line up lose
-    contrast where mixed, two that do must not gain any (a fixed ``1 / sqrt((1 - t)² + t²)`` gain
-    would compound over keyframes). ``t`` is per pixel (H x W x 1); energies are averaged over a
-    Gaussian window of ``window`` px."""
+def _detail(x: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    """The part of an image above a Gaussian of ``sigma`` px: its texture."""
+    return x - cv2.GaussianBlur(x, (0, 0), sigma)
 
-    def detail(x: np.ndarray) -> np.ndarray:
-        return x - cv2.GaussianBlur(x, (0, 0), sigma)
 
-    def energy(d: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(np.mean(d * d, axis=-1), (0, 0), window)[..., None]
+def _energy(d: np.ndarray, window: float = 8.0) -> np.ndarray:
+    """Local mean square of a detail image (H x W x 1), over a Gaussian window of ``window`` px."""
+    return cv2.GaussianBlur(np.mean(d * d, axis=-1), (0, 0), window)[..., None]
 
-    mix = (1.0 - t) * a + t * b
-    d_mix = detail(mix)
-    target = (1.0 - t) * energy(detail(a)) + t * energy(detail(b))
-    gain = np.clip(np.sqrt(target / np.maximum(energy(d_mix), 1e-8)), 1.0, 1.6)
-    return mix - d_mix + gain * d_mix
+
+def _with_energy(image: np.ndarray, target: np.ndarray, max_gain: float = 1.6) -> np.ndarray:
+    """``image`` with its detail scaled up (never down) towards the local energy ``target``."""
+    d = _detail(image)
+    gain = np.clip(np.sqrt(target / np.maximum(_energy(d), 1e-8)), 1.0, max_gain)
+    return image - d + gain * d
+
+
+def _vp_mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``(1 - t) a + t b`` with its detail rescaled to the local energy the two inputs' details have
+    on average: two textures that do not line up lose contrast where mixed, two that do must not
+    gain any (a fixed ``1 / sqrt((1 - t)² + t²)`` gain would compound over keyframes). ``t`` is per
+    pixel (H x W x 1)."""
+    target = (1.0 - t) * _energy(_detail(a)) + t * _energy(_detail(b))
+    return _with_energy((1.0 - t) * a + t * b, target)
 
 
 class KeyframeWarper:
@@ -149,6 +154,8 @@ class KeyframeWarper:
             keep = float(self.config.keep) * max(0.0, 1.0 - (scaled - 1.0) / (limit - 1.0))
             out = _vp_mix(warped, fresh, 1.0 - keep * m) if keep > 0 else fresh
             return np.clip(out, 0.0, 1.0).astype(np.float32), True
+        if self.config.restore_detail:  # what resampling and a zoom's magnification took from the texture
+            warped = _with_energy(warped, _energy(_detail(fresh)))
         return np.clip(fresh + m * (warped - fresh), 0.0, 1.0).astype(np.float32), False
 
     def set_key(self, index: int, content: np.ndarray, out: np.ndarray) -> None:

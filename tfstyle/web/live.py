@@ -2,12 +2,15 @@
 
 Protocol: the page opens ``/api/live``, sends one JSON text message ``{"size": 256, "engine":
 "tflite", "alpha": 1, "saved": ["udnie.jpg"]}`` and, without saved styles, the style image as one
-binary message; then JPEG camera frames as binary messages. Each answer is the stylized frame as a
-JPEG binary message; a problem is a JSON ``{"error": "..."}`` text message and the socket closes.
+binary message; then camera frames as binary messages: an 8-byte tag (the page's send time) and
+the JPEG. Each answer is the same tag and the stylized frame as JPEG (a dropped frame's answer is
+its tag alone), so the page can time every frame and knows which ones will not come; a problem
+is a JSON ``{"error": "..."}`` text message and the socket closes.
 
 Frames are **dropped, never queued**: a receiver task keeps only the newest frame that arrived while
-the engine was busy (the page also sends a frame only once the previous answer is drawn), so a slow
-server shows fewer frames per second but never falls behind the camera. A closed tab ends the
+the engine was busy. The page keeps at most two frames in flight (one being stylized, the next one
+waiting, so the engine never idles while frames travel and the browser encodes and draws), so a
+slow server shows fewer frames per second but never falls behind the camera. A closed tab ends the
 session at once: the receiver sees the disconnect, the worker stops after the frame in hand (one
 engine call), and the session's counters leave :class:`LiveStats`.
 """
@@ -31,6 +34,7 @@ log = logging.getLogger("tfstyle.web")
 
 LIVE_SIZE = 256  # default long side of live frames
 MAX_FRAME_BYTES = 4 << 20
+TAG_BYTES = 8  # each frame starts with the page's tag, echoed in front of its answer
 
 
 @dataclass
@@ -135,8 +139,9 @@ async def live_session(ws: WebSocket, state) -> None:
                 data = message.get("bytes")
                 if data is None:
                     continue  # text messages after the options are ignored
-                if slot[0] is not None:
-                    stats.dropped += 1  # the engine is behind: the older frame is dropped, not queued
+                if slot[0] is not None:  # the engine is behind: the older frame is dropped, not queued,
+                    stats.dropped += 1  # and its tag alone goes back, so the page knows it is not coming
+                    await ws.send_bytes(slot[0][:TAG_BYTES])
                 slot[0] = data
                 arrived.set()
         except WebSocketDisconnect:
@@ -159,14 +164,16 @@ async def live_session(ws: WebSocket, state) -> None:
             data, slot[0] = slot[0], None
             if data is None:
                 continue
+            if len(data) <= TAG_BYTES:
+                raise LiveError("a camera frame must be an 8-byte tag followed by the image")
             tic = time.perf_counter()
-            content = decode_frame(data, request.size)
+            content = decode_frame(data[TAG_BYTES:], request.size)
             out = await loop.run_in_executor(
                 None, state.stylizer, content, request.styles, [1.0] * len(request.styles), config, None
             )
             if closed.is_set():
                 break
-            await ws.send_bytes(encode_frame(out))
+            await ws.send_bytes(data[:TAG_BYTES] + encode_frame(out))
             stats.frames += 1
             log.debug("live frame %.0f ms", 1000 * (time.perf_counter() - tic))
     except LiveError as exc:

@@ -214,9 +214,12 @@ async function cancel() {
 }
 
 // ---------------------------------------------------------------- Live view
-// One frame in flight: the next camera frame is grabbed only once the previous answer is drawn, so
-// a slow server means fewer frames per second, never a queue. window.tfstyleLive holds the numbers.
-const live = { ws: null, stream: null, sentAt: 0, shown: [], latencies: [], frames: 0 };
+// At most two frames in flight (one being stylized, the next waiting on the server), so the engine
+// never idles while frames travel; a slow server means fewer frames per second, never a queue.
+// Each frame goes out as an 8-byte tag (its send time) + JPEG and comes back with the same tag.
+// window.tfstyleLive holds the numbers (frames drawn, frames/s over 2 s, latencies in ms).
+const LIVE_DEPTH = 2;
+const live = { ws: null, stream: null, inflight: 0, shown: [], latencies: [], frames: 0 };
 window.tfstyleLive = { frames: 0, fps: 0, latency_ms: 0, latencies: [], running: false, error: "" };
 
 function liveStats() {
@@ -226,41 +229,48 @@ function liveStats() {
   const fps = span > 0 ? (live.shown.length - 1) / span : 0;
   const recent = live.latencies.slice(-20);
   const latency = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
-  Object.assign(window.tfstyleLive, { frames: live.frames, fps, latency_ms: latency });
+  Object.assign(window.tfstyleLive, { frames: live.frames, fps, latency_ms: latency, latencies: live.latencies });
   $("live-stats").textContent = `${fps.toFixed(1)} frames/s · ${latency.toFixed(0)} ms per frame`;
 }
 
 function sendFrame() {
   const video = $("live-camera");
   const ws = live.ws;
-  if (!ws || ws.readyState !== WebSocket.OPEN || !video.videoWidth) return;
+  if (!ws || ws.readyState !== WebSocket.OPEN || !video.videoWidth || live.inflight >= LIVE_DEPTH) return;
+  live.inflight += 1;
   const long = Number($("live-size").value) || 256;
   const scale = long / Math.max(video.videoWidth, video.videoHeight);
-  const canvas = live.grab || (live.grab = document.createElement("canvas"));
+  const canvas = document.createElement("canvas");
   canvas.width = Math.round(video.videoWidth * scale);
   canvas.height = Math.round(video.videoHeight * scale);
   canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
   canvas.toBlob((blob) => {
-    if (!blob || live.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
-    live.sentAt = performance.now();
-    ws.send(blob);
+    if (!blob || live.ws !== ws || ws.readyState !== WebSocket.OPEN) { live.inflight -= 1; return; }
+    const tag = new Float64Array([performance.now()]);
+    ws.send(new Blob([tag, blob]));
   }, "image/jpeg", 0.85);
 }
 
 async function showLiveFrame(blob) {
-  const bitmap = await createImageBitmap(blob);
+  if (blob.size <= 8) {  // the server dropped that frame (it was behind): send another
+    live.inflight = Math.max(0, live.inflight - 1);
+    sendFrame();
+    return;
+  }
+  const sentAt = new Float64Array(await blob.slice(0, 8).arrayBuffer())[0];
+  const bitmap = await createImageBitmap(blob.slice(8, blob.size, "image/jpeg"));
+  live.inflight = Math.max(0, live.inflight - 1);
+  sendFrame();  // the next frame leaves before this one is drawn
   const out = $("live-output");
   if (out.width !== bitmap.width || out.height !== bitmap.height) Object.assign(out, { width: bitmap.width, height: bitmap.height });
   out.getContext("2d").drawImage(bitmap, 0, 0);
   bitmap.close();
   const now = performance.now();
-  live.latencies.push(now - live.sentAt);
+  live.latencies.push(now - sentAt);
   if (live.latencies.length > 500) live.latencies.shift();
-  window.tfstyleLive.latencies = live.latencies;
   live.shown.push(now);
   live.frames += 1;
   liveStats();
-  sendFrame();
 }
 
 async function startLive() {
@@ -281,7 +291,7 @@ async function startLive() {
   const ws = new WebSocket(`${scheme}://${location.host}/api/live`);
   ws.binaryType = "blob";
   live.ws = ws;
-  Object.assign(live, { shown: [], latencies: [], frames: 0 });
+  Object.assign(live, { shown: [], latencies: [], frames: 0, inflight: 0 });
   $("live-start").disabled = true;
   $("live-stop").disabled = false;
   ws.onopen = async () => {
@@ -295,7 +305,7 @@ async function startLive() {
     ws.send(JSON.stringify(options));
     if (!saved.length) ws.send(await uploaded.arrayBuffer());
     window.tfstyleLive.running = true;
-    sendFrame();
+    for (let i = 0; i < LIVE_DEPTH; i += 1) sendFrame();
   };
   ws.onmessage = (event) => {
     if (typeof event.data === "string") {
