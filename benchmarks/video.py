@@ -148,7 +148,6 @@ class Scores:
 
     def style_numbers(self, frames: list[np.ndarray], every: int = 4) -> tuple[float, float | None]:
         from tfstyle import metrics
-
         from tfstyle.flow import as_float
 
         picks = [as_float(f) for f in frames[2::every]]
@@ -262,7 +261,7 @@ def quality_section(results: dict, frames: int, strip: str, load_before: str, lo
         "Strip (INT8 TFLite): for each clip, the content, per-frame stylization and the flow mode at frames "
         "4, 8, 12, 16 and 20, and the flow mode's per-pixel warping error |S_t - W(S_t-1)| (x4: white = 0.25 or more). "
         "The flow mode keeps the painting's texture on the zoom and the rotation (each output resamples a "
-        "keyframe once; a keyframe is renewed every 8 frames or once the zoom has scaled it by 12%).",
+        "keyframe once; a keyframe is renewed every 8 frames or once the zoom has scaled it by 8%; its detail is restored to the fresh frame's local energy).",
     ]
     return "\n".join(lines) + "\n"
 

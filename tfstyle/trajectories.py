@@ -49,7 +49,7 @@ class TrajectoryConfig:
     flow_size: int | None = 192  # long side the flow is computed at (None: the frames' size)
     tolerance: float = 0.08  # content mismatch (mean |RGB| after warping) above which a pixel is fresh
     min_coverage: float = 0.5  # below this trusted share a keyframe is taken at once (scene cut)
-    max_stretch: float = 1.12  # a keyframe as soon as the flow scales its texture by more than this
+    max_stretch: float = 1.08  # a keyframe as soon as the flow scales its texture by more than this
     restore_detail: bool = True  # scale the warped keyframe's detail up to the fresh frame's energy
     flow: str = "auto"  # "auto" (DIS), "dis" or "farneback"
 

@@ -109,7 +109,7 @@ class VideoConfig:
     flow_size: int | None = 192  # flow mode: long side the flow is computed at (None: full size)
     tolerance: float = 0.08  # flow mode: content mismatch above which a pixel is stylized afresh
     min_coverage: float = 0.5  # flow mode: a keyframe at once when less of the frame is trusted
-    max_stretch: float = 1.12  # flow mode: a keyframe once the flow scales the texture more than this
+    max_stretch: float = 1.08  # flow mode: a keyframe once the flow scales the texture more than this
     feature_smoothing: bool = False  # teacher: blend relu4_1 targets with the previous frame's
     blend: float = 0.8  # feature smoothing: weight of the warped previous target where reliable
     occlusion: float = 0.7  # feature smoothing: forward-backward disagreement (px) tolerated
