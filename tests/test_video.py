@@ -137,6 +137,17 @@ def test_flow_mode_halves_flicker_without_smearing(clips, style, tmp_path):
         assert detail1 >= 0.72 * detail0, (clip, detail1 / detail0)
 
 
+def test_stretch_reads_a_zoom_and_ignores_a_pan():
+    from tfstyle.trajectories import stretch
+
+    yy, xx = np.mgrid[0:60, 0:80].astype(np.float32)
+    pan = np.stack([np.full_like(xx, 5.0), np.full_like(yy, -2.0)], -1)
+    zoom = np.stack([(xx - 40) * (1 / 1.1 - 1), (yy - 30) * (1 / 1.1 - 1)], -1)  # samples 1.1x closer in
+    assert stretch(pan) == pytest.approx(1.0, abs=1e-4)
+    assert stretch(zoom) == pytest.approx(1.1, rel=1e-3)
+    assert stretch(-zoom * 0.5) > 1.0  # zooming out counts too
+
+
 def test_keyframe_mix_keeps_the_texture_contrast():
     """Two unrelated textures mixed half and half keep their detail's energy (a plain average would
     lose ~30 %); a texture mixed with itself is left as it is (no gain compounding over keyframes)."""
