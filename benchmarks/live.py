@@ -6,7 +6,8 @@ Starts ``tfstyle serve`` with the INT8 student only (LiteRT, all cores), opens t
 Chromium with its fake camera (``--use-fake-device-for-media-stream --use-fake-ui-for-media-stream``,
 640 x 480), starts the Live view with udnie.jpg at ``--size`` px and, after a warm-up, counts the
 stylized frames drawn per second and the latency from a frame sent to its stylized frame drawn
-(the page's own clock). Then it closes the tab and times how long the server keeps the session.
+(the page's own clock, from the tag each frame carries). Then it closes the tab and times how long
+the server keeps the session.
 """
 
 from __future__ import annotations
@@ -98,15 +99,16 @@ def section(r: dict, size: int, seconds: float, load: str) -> str:
             f"Measured with `make bench-live` (`python -m benchmarks.live`) on {machine()}, load average {load}: "
             "`tfstyle serve --engines tflite` (LiteRT, all cores) and headless Chromium with its fake camera "
             f"(640x480) on the same machine; frames sent as JPEG at {size} px long side ({r['shape'][0]}x{r['shape'][1]}), "
-            f"style udnie.jpg, one frame in flight; {seconds:g} s measured after a 3 s warm-up.",
+            f"style udnie.jpg, at most two frames in flight; {seconds:g} s measured after a 3 s warm-up.",
             "",
             "| stylized frames/s shown (goal >= 10) | latency sent -> shown: mean / median / p90 | frames dropped by the server | session gone after the tab closed |",
             "|---|---|---|---|",
             f"| **{r['fps']:.1f}** ({ok}) | {r['latency_mean']:.0f} / {r['latency_median']:.0f} / {r['latency_p90']:.0f} ms "
             f"| {r['dropped']} | {r['freed_ms']:.0f} ms |",
             "",
-            "The page sends the next camera frame only when the previous answer is drawn (and the server keeps only the "
-            "newest frame if more arrive), so when the machine is busy the view shows fewer frames, not older ones.",
+            "The page keeps at most two frames in flight (one being stylized, the next waiting) and the server keeps "
+            "only the newest frame if more arrive, so when the machine is busy the view shows fewer frames, not older ones. "
+            "Latency includes the browser's JPEG encode and decode and the wait of the second frame in flight.",
             "",
         ]
     )
