@@ -212,6 +212,10 @@ def _pct(new: float | None, old: float | None) -> str:
     return f"{100 * (new / old - 1):+.0f}%"
 
 
+def _misses(items: list[str]) -> str:
+    return f" ({len(items)} clip{'s' if len(items) > 1 else ''}: {', '.join(items)})" if items else ""
+
+
 def quality_section(results: dict, frames: int, strip: str, load_before: str, load_after: str) -> str:
     lines = [
         "## Video: temporal consistency without smear (issue 26)",
@@ -233,14 +237,16 @@ def quality_section(results: dict, frames: int, strip: str, load_before: str, lo
         "|---|---|---|---|---|---|---|",
     ]
     keys = sorted({(c, e) for c, e, _ in results}, key=lambda k: (list(CLIPS).index(k[0]), k[1]))
-    met_warp, met_style = True, True
+    miss_warp, miss_style = [], []
     for clip, engine in keys:
         a, b = results[clip, engine, "none"], results[clip, engine, "flow"]
         ratio = b["warping"] / a["warping"]
         style_ok = b["mean_std"] <= 1.1 * a["mean_std"] and (b["swd"] is None or b["swd"] <= 1.1 * a["swd"])
         if engine == "tflite":
-            met_warp &= ratio <= 0.5
-            met_style &= style_ok
+            miss_warp += [] if ratio <= 0.5 else [f"{clip} {ratio:.2f}x"]
+            miss_style += (
+                [] if style_ok else [f"{clip} {100 * (b['mean_std'] / a['mean_std'] - 1):+.1f}% mean/std"]
+            )
         swd = (
             f"{a['swd']:.4f} -> {b['swd']:.4f} ({_pct(b['swd'], a['swd'])})"
             if a["swd"] is not None
@@ -254,8 +260,9 @@ def quality_section(results: dict, frames: int, strip: str, load_before: str, lo
     if any(e == "tflite" for _, e in keys):
         lines += [
             "",
-            f"Acceptance (INT8 TFLite, every clip): warping error <= 0.5x per-frame: **{'met' if met_warp else 'not met'}**; "
-            f"style distance within +10% of per-frame (both measures): **{'met' if met_style else 'not met'}**.",
+            f"Acceptance (INT8 TFLite, every clip): warping error <= 0.5x per-frame: "
+            f"**{'met' if not miss_warp else 'not met'}**{_misses(miss_warp)}; style distance within +10% of "
+            f"per-frame (both measures): **{'met' if not miss_style else 'not met'}**{_misses(miss_style)}.",
         ]
     lines += [
         "",
@@ -264,7 +271,13 @@ def quality_section(results: dict, frames: int, strip: str, load_before: str, lo
         "Strip (INT8 TFLite): for each clip, the content, per-frame stylization and the flow mode at frames "
         "4, 8, 12, 16 and 20, and the flow mode's per-pixel warping error |S_t - W(S_t-1)| (x4: white = 0.25 or more). "
         "The flow mode keeps the painting's texture on the zoom and the rotation (each output resamples a "
-        "keyframe once; a keyframe is renewed every 8 frames or once the zoom has scaled it by 8%; its detail is restored to the fresh frame's local energy).",
+        "keyframe once; a keyframe is renewed every 8 frames or once the zoom has scaled it by 8%; its detail is restored to the fresh frame's local energy). "
+        "What is left of the warping error is mostly the keyframe changes (the bright error maps at frames 8 and 16: "
+        "a new keyframe is a fresh stylization, half mixed with the old one), and the measure's own floor: the "
+        "stylized texture warped by Farneback flow and bilinear sampling does not match itself exactly even when "
+        "it moves perfectly with the scene (a keyframe carried along the exact camera motion of the zoom clip "
+        "scores ~0.012-0.017, 0.3-0.4x per-frame). A zoom is the hard case: a keyframe carried longer magnifies "
+        "its strokes (style distance up), renewed sooner it changes more often (warping error up).",
     ]
     return "\n".join(lines) + "\n"
 
