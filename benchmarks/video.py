@@ -225,7 +225,7 @@ def quality_section(results: dict, frames: int, strip: str, load_before: str, lo
         f"at {SIZE[0]}x{SIZE[1]} (real clips 384 px wide). Modes are `tfstyle video --consistency`: *none* "
         "(each frame on its own; *network* is the same computation with the shipped student, which has no "
         "temporal training yet) and *flow* (the default: keyframes carried along the DIS flow, "
-        ":mod:`tfstyle.trajectories`).",
+        "`tfstyle/trajectories.py`).",
         "",
         "* **warping error** (Lai et al. 2018): mean |S_t - W(S_t-1)| (0-1 scale) over the pixels visible in "
         "both frames, W and visibility from the *content's* Farneback flow (not the DIS flow `tfstyle video` uses).",
