@@ -13,7 +13,7 @@ export TFSTYLE_MOBILENET_WEIGHTS ?= $(SHARED)/weights/mobilenet_v2_0.35_imagenet
 export TFSTYLE_DATA ?= $(SHARED)/data
 endif
 
-.PHONY: install test lint demo train train-smoke export-tflite bench clean
+.PHONY: install test lint demo train train-smoke export-tflite bench bench-video bench-video-speed bench-live clean
 
 install: ## create .venv and install tfstyle with its dev extras
 	$(PYTHON) -m venv $(VENV)
@@ -54,11 +54,17 @@ export-tflite: ## QAT fine-tuning, every TFLite variant + manifest in export/out
 bench: ## phone-like CPU benchmark of export/out/*.tflite vs Magenta -> docs/BENCHMARKS.md (minutes)
 	$(PY) -m export.bench
 
-bench-video: ## video temporal consistency and throughput per engine -> docs/QUALITY.md, BENCHMARKS.md
+bench-video: ## video: warping error, style distance, frames/s per clip, engine and --consistency mode -> docs/QUALITY.md, BENCHMARKS.md (needs `apt-get install opencv-doc` for the real clips)
 	$(PY) -m benchmarks.video
 
 bench-dataset: ## tfstyle dataset on Ray (1/2 workers vs a plain loop, per engine) and StyleAugment -> docs/BENCHMARKS.md (~10 min)
 	$(PY) -m benchmarks.dataset
+
+bench-video-speed: ## only the video throughput lines (INT8 TFLite, 384 px, 2 threads): rerun on a quiet machine
+	$(PY) -m benchmarks.video --speed-only
+
+bench-live: ## the web app's Live view in headless Chromium with a fake camera: frames/s at 256 px, latency -> docs/BENCHMARKS.md
+	$(PY) -m benchmarks.live
 
 .PHONY: serve
 PORT ?= 8000

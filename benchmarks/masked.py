@@ -166,8 +166,9 @@ def run_all(
     contents: tuple[str, ...] = CONTENTS,
     previous: dict | None = None,
     reuse: frozenset[str] = frozenset(),
+    only: frozenset[str] = frozenset(),
 ) -> dict:
-    """Render and score every engine; those in ``reuse`` are taken from ``previous`` (an earlier
+    """Render and score every engine (or those in ``only``); those in ``reuse`` are taken from ``previous`` (an earlier
     run's results at the same size and steps, renders still in ``out_dir``), so a new student does
     not cost another 40 CPU minutes of Gatys."""
     from tfstyle.images import load_image, save_image
@@ -179,6 +180,8 @@ def run_all(
     styles = {s: load_image(_find(DEV_S, s), size=size) for s in STYLES}
     a, b = STYLES
     renders = engines(steps)
+    if only:
+        renders = {k: v for k, v in renders.items() if k in only}
     results: dict = {"size": size, "steps": steps, "images": {}}
     tmp = tempfile.mkdtemp(prefix="masked_")
     for name in contents:
@@ -535,7 +538,26 @@ def main() -> int:
         default="",
         help="engines (e.g. gatys,teacher) whose figures and renders are kept from --out/masked.json",
     )
+    p.add_argument(
+        "--engines",
+        default="",
+        help="only these engines (e.g. student,tflite_int8 for a new student): the figures are printed "
+        "and written to --out/masked.json, the report is left as it is",
+    )
     args = p.parse_args()
+    only = frozenset(filter(None, args.engines.split(",")))
+    if only:
+        results = run_all(args.size, args.steps, args.out, tuple(args.contents.split(",")), only=only)
+        summary = summarise(results)
+        with open(os.path.join(args.out, "masked_engines.json"), "w", encoding="utf-8") as fh:
+            json.dump({"results": results, "summary": summary}, fh, indent=1)
+        for engine, row in summary.items():
+            print(
+                f"{engine}: own/other mean/std geo-mean {row['ratio_gmean']['mean_std']:.2f}x, "
+                f"min {row['ratio_min']['mean_std']:.2f}x, regions >= 2x {row['ratio_n_ok']}/{row['ratio_n']}; "
+                f"Gram geo-mean {row['ratio_gmean']['gram']:.2f}x, min {row['ratio_min']['gram']:.2f}x"
+            )
+        return 0
     contents = tuple(args.contents.split(","))
     reuse = frozenset(filter(None, args.reuse.split(",")))
     previous = _previous(os.path.join(args.out, "masked.json"), args.size, args.steps, contents, reuse)

@@ -1,12 +1,14 @@
 """``tfstyle video``: frames/fps kept, temporal consistency, resume after a crash, ranges, errors.
 
 Clips are synthetic (:func:`benchmarks.video.synthetic_frames`: textured shapes over a textured
-background) and tiny (96 x 72, 12-16 frames); the engine is the shipped INT8 student on LiteRT with
+background; :func:`benchmarks.clips.camera_clip`: a zoom and a rotation over a dev photo) and tiny
+(96 x 72, 12-16 frames); the engine is the shipped INT8 student on LiteRT with
 one thread (about a millisecond a frame), so the whole file runs in seconds.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.clips import camera_clip
 from benchmarks.video import run_clip, synthetic_frames, throughput, write_video
 from tfstyle import cli
 from tfstyle import video as V
@@ -40,6 +43,8 @@ def clips(tmp_path_factory) -> dict[str, str]:
     return {
         "static": write_video(str(folder / "static.mp4"), synthetic_frames(16, 96, 72), FPS),
         "drift": write_video(str(folder / "drift.mp4"), synthetic_frames(16, 96, 72, drift=1), FPS),
+        "zoom": write_video(str(folder / "zoom.mp4"), camera_clip(16, (96, 72), zoom=0.015), FPS),
+        "rotation": write_video(str(folder / "rotation.mp4"), camera_clip(16, (96, 72), degrees=2.0), FPS),
     }
 
 
@@ -60,6 +65,15 @@ def _frames(folder: str) -> list[np.ndarray]:
 # ----------------------------------------------------------------------------- building blocks
 
 
+def test_flow_at_a_reduced_size_is_scaled_back():
+    rng = np.random.default_rng(2)
+    scene = cv2.GaussianBlur(rng.random((120, 200, 3)).astype(np.float32), (0, 0), 3.0)
+    prev, cur = scene[:, 8:168], scene[:, 2:162]  # cur(x) = prev(x - 6)
+    flow = V.optical_flow(cur, prev, size=80)
+    assert flow.shape == (120, 160, 2)
+    assert np.median(flow[10:-10, 10:-10, 0]) == pytest.approx(-6.0, abs=0.5)
+
+
 def test_flow_warp_and_occlusion_follow_a_shift():
     rng = np.random.default_rng(0)
     scene = cv2.GaussianBlur(rng.random((80, 120, 3)).astype(np.float32), (0, 0), 2.0)
@@ -73,12 +87,17 @@ def test_flow_warp_and_occlusion_follow_a_shift():
     assert mask[:, :2].max() < 0.5  # the left edge is new: it came from outside the previous frame
 
 
-def test_temporal_error_definition():
-    frames = [np.full((8, 8, 3), v, np.float32) for v in (0.1, 0.4, 0.2)]
-    assert V.temporal_error(frames, frames) == 0.0
-    assert V.temporal_error(frames, [frames[0]] * 3) == pytest.approx((0.3 + 0.2) / 2)
+def test_warping_error_definition():
+    rng = np.random.default_rng(1)
+    scene = cv2.GaussianBlur(rng.random((72, 120, 3)).astype(np.float32), (0, 0), 2.0)
+    contents = [scene[:, 12 - 3 * t : 108 - 3 * t] for t in range(4)]  # a pan, 3 px/frame
+    assert V.warping_error(contents, contents) < 0.01  # moves exactly with the content
+    frozen = [contents[0]] * 4  # a still picture over moving content: what the motion predicts is not there
+    assert V.warping_error(contents, frozen) > 0.01
+    flicker = [np.clip(c + (0.1 if t % 2 else 0.0), 0, 1) for t, c in enumerate(contents)]
+    assert V.warping_error(contents, flicker) == pytest.approx(0.1, abs=0.02)
     with pytest.raises(ValueError):
-        V.temporal_error(frames, frames[:2])
+        V.warping_error(contents, contents[:2])
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -94,31 +113,77 @@ def test_frames_fps_and_size_are_kept(clips, style, tmp_path, ext):
     assert not os.path.exists(V.sidecar_path(out))  # removed after muxing
 
 
-def test_consistency_lowers_temporal_error_at_similar_style(clips, style, tmp_path):
-    from tfstyle.images import load_image
-    from tfstyle.metrics import style_distance
+def _detail(image: np.ndarray) -> float:
+    """Mean |Laplacian|: the fine texture a smear washes out."""
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F)).mean())
 
-    style_image = load_image(style, size=96)
-    numbers = {}
+
+def test_flow_mode_halves_flicker_without_smearing(clips, style, tmp_path):
+    """On every clip, zoom and rotation included: warping error well under per-frame, and the
+    texture's fine detail kept: one sub-pixel resampling of a keyframe costs some of the
+    pixel-level detail (~10 % of the |Laplacian| at this tiny size, more as a 1.5 %/frame zoom
+    magnifies the keyframe), and it does not accumulate frame after frame."""
     for clip, src in clips.items():
         contents = list(V.read_frames(src))
-        for on in (False, True):
-            out = str(tmp_path / f"{clip}_{on}.mp4")
-            V.stylize_video(src, out, style, engine=_engine(), consistency=on, keep_frames=True)
+        numbers = {}
+        for mode in ("none", "flow"):
+            out = str(tmp_path / f"{clip}_{mode}.mp4")
+            V.stylize_video(src, out, style, engine=_engine(), consistency=mode, keep_frames=True)
             frames = _frames(V.sidecar_path(out))
-            numbers[clip, on] = (
-                V.temporal_error(contents, frames),
-                V.temporal_error(contents, frames, flow="farneback"),
-                np.mean([style_distance(f, style_image)["mean_std"] for f in frames[::5]]),
-            )
-    for clip in clips:
-        (raw0, _, style0), (raw1, _, style1) = numbers[clip, False], numbers[clip, True]
-        assert raw1 < 0.95 * raw0, clip
-        assert style1 <= 1.1 * style0, clip
-    # along the motion (what a moving camera leaves measurable) flicker drops by more than 30 %
-    assert numbers["drift", True][1] <= 0.7 * numbers["drift", False][1]
-    # static camera: even without motion compensation
-    assert numbers["static", True][0] <= 0.8 * numbers["static", False][0]
+            numbers[mode] = (V.warping_error(contents, frames), np.mean([_detail(f) for f in frames[4:]]))
+        (err0, detail0), (err1, detail1) = numbers["none"], numbers["flow"]
+        assert err1 <= 0.6 * err0, (clip, err1 / err0)
+        assert detail1 >= 0.72 * detail0, (clip, detail1 / detail0)
+
+
+def test_stretch_reads_a_zoom_and_ignores_a_pan():
+    from tfstyle.trajectories import stretch
+
+    yy, xx = np.mgrid[0:60, 0:80].astype(np.float32)
+    pan = np.stack([np.full_like(xx, 5.0), np.full_like(yy, -2.0)], -1)
+    zoom = np.stack([(xx - 40) * (1 / 1.1 - 1), (yy - 30) * (1 / 1.1 - 1)], -1)  # samples 1.1x closer in
+    assert stretch(pan) == pytest.approx(1.0, abs=1e-4)
+    assert stretch(zoom) == pytest.approx(1.1, rel=1e-3)
+    assert stretch(-zoom * 0.5) > 1.0  # zooming out counts too
+
+
+def test_keyframe_mix_keeps_the_texture_contrast():
+    """Two unrelated textures mixed half and half keep their detail's energy (a plain average would
+    lose ~30 %); a texture mixed with itself is left as it is (no gain compounding over keyframes)."""
+    from tfstyle.trajectories import _vp_mix
+
+    rng = np.random.default_rng(4)
+    a, b = rng.random((2, 64, 64, 3)).astype(np.float32)
+    half = np.full((64, 64, 1), 0.5, np.float32)
+
+    def detail(x):
+        return float(np.std(x - cv2.GaussianBlur(x, (0, 0), 2.0)))
+
+    assert detail(0.5 * a + 0.5 * b) < 0.8 * detail(a)
+    assert detail(_vp_mix(a, b, half)) == pytest.approx(detail(a), rel=0.1)
+    np.testing.assert_allclose(_vp_mix(a, a, half), a, atol=1e-5)
+
+
+def test_network_and_none_are_per_frame(clips, style, tmp_path):
+    outs = {}
+    for mode in ("network", "none"):
+        out = str(tmp_path / f"{mode}.mp4")
+        V.stylize_video(
+            clips["zoom"], out, style, engine=_engine(), consistency=mode, max_frames=3, keep_frames=True
+        )
+        outs[mode] = _frames(V.sidecar_path(out))
+    for a, b in zip(outs["network"], outs["none"], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_scene_cut_takes_a_keyframe(style, tmp_path):
+    a, b = synthetic_frames(6, 96, 72, seed=0), synthetic_frames(6, 96, 72, drift=1, seed=5)
+    src = write_video(str(tmp_path / "cut.mp4"), a + b, FPS)
+    out = str(tmp_path / "out.mp4")
+    V.stylize_video(src, out, style, engine=_engine(), refresh=100, keep_frames=True)
+    with open(os.path.join(V.sidecar_path(out), V.KEYS_FILE)) as fh:
+        assert json.load(fh) == [0, 6]  # the first frame, and the cut; no scheduled refresh
 
 
 def test_resume_after_a_crash_redoes_nothing_and_matches(clips, style, tmp_path):
@@ -145,7 +210,7 @@ def test_resume_after_a_crash_redoes_nothing_and_matches(clips, style, tmp_path)
 
     # other options: the old frames are not reused
     engine = _engine()
-    result = V.stylize_video(src, out, style, engine=engine, blend=0.5)
+    result = V.stylize_video(src, out, style, engine=engine, refresh=3)
     assert result.reused == 0 and engine.calls == 16
     assert not os.path.exists(V.sidecar_path(out))
 
@@ -211,6 +276,10 @@ def test_cli_video(clips, style, tmp_path, capsys):
     assert cli.main([*argv, "--max-frames", "3", "--start", "2", "--size", "64"]) == 0
     assert "3 frames at 12.5 fps, 96x72" in capsys.readouterr().out
     assert V.probe(out).fps == FPS and sum(1 for _ in V.read_frames(out)) == 3
+    for mode in ("network", "flow"):
+        argv_mode = [*argv, "--max-frames", "2", "--consistency", mode, "--refresh", "4", "--flow-size", "48"]
+        assert cli.main(argv_mode) == 0
+        assert "frames/s" in capsys.readouterr().out
 
 
 def _bad_inputs(tmp_path) -> dict[str, str]:
@@ -238,6 +307,11 @@ def test_cli_unusable_videos_give_one_line(style, tmp_path, capsys):
         (["-o", str(tmp_path / "o.gif")], "unsupported video extension '.gif'"),
         (["-o", str(tmp_path / "o.mp4"), "--blend", "2"], "--blend must be between 0 and 1"),
         (["-o", str(tmp_path / "o.mp4"), "--max-frames", "0"], "--max-frames must be at least 1"),
+        (["-o", str(tmp_path / "o.mp4"), "--refresh", "0"], "--refresh must be at least 1"),
+        (
+            ["-o", str(tmp_path / "o.mp4"), "--feature-smoothing"],
+            "--feature-smoothing is for --model teacher",
+        ),
     ):
         assert cli.main(["video", str(tmp_path / "notes.mp4"), "--style", style, *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()

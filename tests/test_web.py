@@ -345,3 +345,154 @@ def test_page_end_to_end_in_chromium(server, browser, tmp_path):
     page.wait_for_selector("#error:not([hidden])", timeout=30_000)
     assert "notes.jpg: not an image file" in page.inner_text("#error")
     page.close()
+
+
+# ----------------------------------------------------------------------------- Live view
+
+
+class SlowInverter:
+    """A live engine stand-in: inverts each frame after ``delay`` seconds, counting its calls."""
+
+    def __init__(self, delay: float = 0.0):
+        self.delay = delay
+        self.calls = 0
+
+    def __call__(self, content, styles, weights, config, progress):
+        self.calls += 1
+        time.sleep(self.delay)
+        return 1.0 - content
+
+
+def jpeg_frame(width: int = 160, height: int = 120, seed: int = 0, tag: float = 0.0) -> bytes:
+    """A camera frame as the page sends it: an 8-byte tag (float64), then the JPEG."""
+    return np.float64(tag).tobytes() + png_bytes(width, height, seed=seed, fmt="JPEG")
+
+
+def answer_image(data: bytes, tag: float) -> Image.Image:
+    assert np.frombuffer(data[:8], np.float64)[0] == tag  # the frame's own tag comes back in front
+    return Image.open(io.BytesIO(data[8:]))
+
+
+def test_live_socket_stylizes_frames_and_reports_errors(tmp_path):
+    (tmp_path / "udnie.png").write_bytes(png_bytes(48, 48, seed=5))
+    engine = SlowInverter()
+    config = ServeConfig(engines=("student", "tflite"), styles_dir=tmp_path)
+    with TestClient(create_app(config, stylizer=engine)) as client:
+        with client.websocket_connect("/api/live") as ws:
+            ws.send_text('{"size": 128, "saved": ["udnie.png"]}')
+            for seed in range(3):
+                ws.send_bytes(jpeg_frame(seed=seed, tag=100.5 + seed))
+                answer = answer_image(ws.receive_bytes(), 100.5 + seed)
+                assert answer.format == "JPEG" and answer.size == (128, 96)
+            assert client.get("/api/live").json()["sessions"] == 1
+        # an uploaded style instead of a saved one; then a frame that is not an image
+        with client.websocket_connect("/api/live") as ws:
+            ws.send_text('{"size": 64, "engine": "tflite"}')
+            ws.send_bytes(png_bytes(40, 40, seed=2))
+            ws.send_bytes(jpeg_frame(tag=7.0))
+            assert answer_image(ws.receive_bytes(), 7.0).size == (64, 48)
+            ws.send_bytes(np.float64(8.0).tobytes() + b"not a picture")
+            assert ws.receive_json() == {"error": "camera frame: not an image"}
+        for options, message in (
+            ("{}", "choose a style image"),
+            ('{"saved": ["missing.png"]}', "no saved style named 'missing.png'"),
+            ('{"size": 9999, "saved": ["udnie.png"]}', "live size must be a whole number"),
+            ('{"engine": "teacher", "saved": ["udnie.png"]}', "engine 'teacher' is not available"),
+            ("not json", "the first message must be the options as JSON"),
+        ):
+            with client.websocket_connect("/api/live") as ws:
+                ws.send_text(options)
+                if options == "{}":
+                    ws.send_text("no style")
+                assert message in ws.receive_json()["error"]
+        stats = client.get("/api/live").json()
+        assert stats["sessions"] == 0 and stats["frames"] == 4
+
+
+def test_live_drops_frames_instead_of_queueing(tmp_path):
+    (tmp_path / "s.png").write_bytes(png_bytes(48, 48, seed=5))
+    engine = SlowInverter(delay=0.3)
+    config = ServeConfig(engines=("tflite",), engine_default="tflite", styles_dir=tmp_path)
+    with TestClient(create_app(config, stylizer=engine)) as client:
+        with client.websocket_connect("/api/live") as ws:
+            ws.send_text('{"size": 64, "saved": ["s.png"]}')
+            ws.send_bytes(jpeg_frame(tag=0.0))
+            deadline = time.monotonic() + 5
+            while engine.calls == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for seed in range(1, 6):  # a burst while the engine is busy with the first
+                ws.send_bytes(jpeg_frame(seed=seed, tag=float(seed)))
+            answers = [ws.receive_bytes() for _ in range(6)]
+            dropped = [np.frombuffer(a, np.float64)[0] for a in answers if len(a) == 8]
+            drawn = [np.frombuffer(a[:8], np.float64)[0] for a in answers if len(a) > 8]
+            # the first and the newest frame are stylized; the four in between come back as bare tags
+            assert dropped == [1.0, 2.0, 3.0, 4.0] and drawn == [0.0, 5.0]
+            stats = client.get("/api/live").json()
+            assert engine.calls == 2 and stats["dropped"] == 4 and stats["frames"] == 2
+        deadline = time.monotonic() + 2
+        while client.get("/api/live").json()["sessions"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.get("/api/live").json()["sessions"] == 0
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory, data_dir):
+    """``tfstyle serve`` with only the INT8 student (LiteRT) and one saved style."""
+    styles = tmp_path_factory.mktemp("styles")
+    shutil.copyfile(data_dir / "dev" / "style" / "udnie.jpg", styles / "udnie.jpg")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    cmd = [sys.executable, "-m", "tfstyle.cli", "serve", "--port", "0", "--engines", "tflite"]
+    cmd += ["--engine-default", "tflite", "--preload", "tflite", "--styles-dir", str(styles)]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url, lines = None, []
+    deadline = time.monotonic() + 120
+    while url is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if "ready at " in line:
+            url = line.split("ready at ", 1)[1].split()[0].rstrip("/")
+    if url is None:
+        proc.kill()
+        pytest.fail("tfstyle serve did not start:\n" + "".join(lines[-20:]))
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    yield url
+    proc.terminate()
+    proc.wait(30)
+
+
+def test_live_view_with_a_fake_camera_in_chromium(live_server, browser):
+    """Chromium's fake camera -> /api/live -> INT8 student -> drawn; closing the tab ends the session."""
+    import httpx
+
+    args = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    camera = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=args)
+    try:
+        page = camera.new_page()
+        page.goto(live_server + "/")
+        page.wait_for_function("document.querySelectorAll('#saved input').length > 0")
+        page.check("#saved input[value='udnie.jpg']")
+        page.click("#live-start")
+        page.wait_for_function("window.tfstyleLive.frames >= 8", timeout=60_000)
+        stats = page.evaluate("window.tfstyleLive")
+        assert stats["fps"] > 0 and stats["latency_ms"] > 0 and not stats["error"]
+        assert "frames/s" in page.inner_text("#live-stats")
+        pixels = page.evaluate(
+            "Array.from(document.getElementById('live-output').getContext('2d')"
+            ".getImageData(0, 0, 64, 64).data)"
+        )
+        assert np.std(pixels) > 5  # a picture, not an empty canvas
+        assert httpx.get(live_server + "/api/live").json()["sessions"] == 1
+        page.close()  # the tab goes: the server's work for it stops at once
+        deadline = time.monotonic() + 2
+        while httpx.get(live_server + "/api/live").json()["sessions"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        after = httpx.get(live_server + "/api/live").json()
+        assert after["sessions"] == 0
+        time.sleep(0.3)
+        assert httpx.get(live_server + "/api/live").json()["frames"] == after["frames"]
+    finally:
+        camera.close()

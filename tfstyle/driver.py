@@ -48,7 +48,7 @@ def _as_image(image, what: str) -> np.ndarray:
     array = np.asarray(image)
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / 255.0
-    array = array.astype(np.float32)
+    array = array.astype(np.float32, copy=False)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim == 2:
@@ -57,6 +57,8 @@ def _as_image(image, what: str) -> np.ndarray:
         raise TfstyleError(f"{what} must be an H x W x 3 image, got shape {array.shape}")
     if min(array.shape[:2]) < MIN_SIDE:
         raise TfstyleError(f"{what} is {array.shape[1]}x{array.shape[0]} px; at least {MIN_SIDE} px per side")
+    if np.isfinite(array).all() and array.min() >= 0.0 and array.max() <= 1.0:
+        return array  # already valid: no copy (a video passes the same style array every frame)
     return np.clip(np.nan_to_num(array), 0.0, 1.0)
 
 

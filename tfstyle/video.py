@@ -1,37 +1,35 @@
 """Video stylization with temporal consistency (``tfstyle video``).
 
 Stylizing frame by frame flickers: a feed-forward network amplifies tiny changes between frames
-(noise, sub-pixel motion, AdaIN statistics that move with the picture) into different brush
-strokes. :func:`stylize_video` keeps any engine's per-frame output but ties each frame to the
-previous *stylized* frame where the motion is known:
+(noise, sub-pixel motion, statistics that move with the picture) into different brush strokes.
+``consistency`` picks the remedy:
 
-1. **Optical flow** between consecutive content frames (OpenCV DIS, Farneback as fallback), in
-   both directions, at the resolution the frames are stylized at.
-2. **Warp** the previous stylized frame into the current one along the backward flow.
-3. **Occlusion mask** from forward-backward disagreement (Sundaram et al. 2010): where following
-   the flow back and forth does not return to the start, or leaves the frame, the pixel was
-   occluded or is new, and only the fresh stylization is used there.
-4. **Blend** ``out = fresh + blend · mask · (warped - fresh)``: a running average along motion
-   trajectories that keeps strokes in place, while ``1 - blend`` of every frame stays fresh so
-   texture does not wash out and errors do not accumulate.
+* ``"flow"`` (default): :mod:`tfstyle.trajectories`. Keyframes are stylized and carried along the
+  optical flow (frame-to-frame DIS flows composed, at ``flow_size`` px); each output resamples a
+  keyframe once, pixels whose content the keyframe does not show are stylized afresh, a keyframe
+  is renewed every ``refresh`` frames and at scene cuts. Resampling never accumulates in the
+  stylized texture, so a zoom or a rotation does not smear the painting away (issue 26).
+* ``"network"``: each frame on its own, relying on the network's own temporal stability (a
+  student trained with a temporal term needs no flow at run time).
+* ``"none"``: each frame on its own.
 
-**Feature-level smoothing** (``feature_smoothing``): the teacher mixes, before decoding, its AdaIN
-relu4_1 target with the previous frame's (smoothed) target warped by the flow (flow and mask
-averaged onto the feature grid, same ``blend``), so the decoder draws strokes consistent with the
-previous frame instead of cross-fading pixels. Untiled frames only (a tile's features do not line
-up with the frame's). The student and TFLite engines expose no features: for them the option is
-the output-level blend above (it turns that blend on).
+**Feature-level smoothing** (``feature_smoothing``, teacher only): the teacher mixes, before
+decoding, its AdaIN relu4_1 target with the previous frame's (smoothed) target warped by the flow
+(flow and mask averaged onto the feature grid, weight ``blend``), so the decoder draws strokes
+consistent with the previous frame. Untiled frames only.
 
 **Resumable output**: each finished frame is written atomically to ``OUT.frames/NNNNNN.png``
-(numbered by input frame; with feature smoothing, the latest target as ``NNNNNN.feats.npy``) with
-``state.json`` naming the input and a hash of every option and of the weights' contents; a rerun
-after a crash skips the frames already there and reloads the last one as the previous stylized
-frame. The chain always goes through the saved 8-bit frame, so a resumed run writes exactly the
-frames an uninterrupted one would. The frames are then muxed into ``OUT`` (``mp4v`` for
-.mp4/.m4v/.mov, ``MJPG`` for .avi) through a temporary file and one rename, at the input's frame
-rate and size, and the sidecar folder is removed.
+(numbered by input frame; the flow mode's keyframes listed in ``keys.json``; with feature
+smoothing, the latest target as ``NNNNNN.feats.npy``) with ``state.json`` naming the input and a
+hash of every option and of the weights' contents; a rerun after a crash skips the frames already
+there (the flow is still followed through them) and restores the keyframe from its saved PNG. The
+chain always goes through the saved 8-bit frames, so a resumed run writes exactly the frames an
+uninterrupted one would. The frames are then muxed into ``OUT`` (``mp4v`` for .mp4/.m4v/.mov,
+``MJPG`` for .avi) through a temporary file and one rename, at the input's frame rate and size,
+and the sidecar folder is removed.
 
-Style codes are computed once per video (:class:`_CachedCodes`), not once per frame.
+Style codes are computed once per video (:class:`tfstyle.code_cache.CachedCodes`). Flow, warping
+and the warping error live in :mod:`tfstyle.flow`.
 """
 
 from __future__ import annotations
@@ -42,36 +40,45 @@ import hashlib
 import json
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from tfstyle.code_cache import CachedCodes
+from tfstyle.consistency import CONSISTENCY, DEFAULT_CONSISTENCY
 from tfstyle.errors import InputError, TfstyleError
 from tfstyle.files import atomic_path, sha256_file, write_text
+from tfstyle.flow import (
+    FLOW_METHODS,
+    WarpingError,
+    occlusion_mask,
+    optical_flow,
+    warp,
+    warping_error,
+)
 from tfstyle.images import from_uint8, resize, resize_to, scaled_shape, to_uint8
+from tfstyle.trajectories import KeyframeWarper, TrajectoryConfig
 
 __all__ = [
+    "CONSISTENCY",
     "FLOW_METHODS",
     "VIDEO_CODECS",
-    "TemporalError",
     "VideoConfig",
     "VideoInfo",
     "VideoResult",
+    "WarpingError",
     "check_output_path",
     "occlusion_mask",
     "optical_flow",
     "probe",
     "read_frames",
     "stylize_video",
-    "temporal_blend",
-    "temporal_error",
     "warp",
+    "warping_error",
 ]
 
-FLOW_METHODS = ("auto", "dis", "farneback")
 VIDEO_CODECS: dict[str, str] = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 """Output extension -> FourCC; both ship with every OpenCV build's FFmpeg backend."""
 
@@ -89,18 +96,36 @@ SIDECAR_SUFFIX = ".frames"
 
 @dataclass
 class VideoConfig:
-    """Temporal options of :func:`stylize_video` (the video-only flags of ``tfstyle video``)."""
+    """Temporal options of :func:`stylize_video` (the video-only flags of ``tfstyle video``).
 
-    consistency: bool = True  # output-level blend with the warped previous stylized frame
-    blend: float = 0.8  # weight of the warped previous frame where the flow is reliable
-    occlusion: float = 0.7  # forward-backward disagreement (px) tolerated before a pixel is occluded
-    feature_smoothing: bool = False  # teacher: blend relu4_1 features; others: the output blend
+    ``consistency``: ``"flow"`` (keyframes warped along the optical flow, :mod:`tfstyle.trajectories`),
+    ``"network"`` (each frame on its own, relying on the network's own temporal stability) or
+    ``"none"`` (each frame on its own). ``True``/``False`` are read as ``"flow"``/``"none"``.
+    """
+
+    consistency: str | bool = DEFAULT_CONSISTENCY
+    refresh: int = 8  # flow mode: a keyframe every N frames
+    keep: float = 0.5  # flow mode: share of the previous keyframe kept in a new one
+    flow_size: int | None = 192  # flow mode: long side the flow is computed at (None: full size)
+    tolerance: float = 0.08  # flow mode: content mismatch above which a pixel is stylized afresh
+    min_coverage: float = 0.5  # flow mode: a keyframe at once when less of the frame is trusted
+    max_stretch: float = 1.08  # flow mode: a keyframe once the flow scales the texture more than this
+    feature_smoothing: bool = False  # teacher: blend relu4_1 targets with the previous frame's
+    blend: float = 0.8  # feature smoothing: weight of the warped previous target where reliable
+    occlusion: float = 0.7  # feature smoothing: forward-backward disagreement (px) tolerated
     flow: str = "auto"  # "auto" (DIS when available), "dis" or "farneback"
     start: int = 0  # first input frame (0-based)
     max_frames: int | None = None  # frames to stylize from ``start``; None = to the end
     keep_frames: bool = False  # keep the OUT.frames folder after muxing
 
     def validate(self) -> VideoConfig:
+        if isinstance(self.consistency, bool):
+            self.consistency = "flow" if self.consistency else "none"
+        if self.consistency not in CONSISTENCY:
+            raise TfstyleError(
+                f"consistency must be one of {', '.join(CONSISTENCY)}, not {self.consistency!r}"
+            )
+        self.trajectories()  # checks refresh, keep, flow size, tolerance, coverage
         if not 0.0 <= float(self.blend) <= 1.0:  # also rejects NaN
             raise TfstyleError(f"blend must be between 0 and 1, not {self.blend}")
         if not float(self.occlusion) >= 0.0:
@@ -113,10 +138,12 @@ class VideoConfig:
             raise TfstyleError(f"max_frames must be at least 1, not {self.max_frames}")
         return self
 
-    @property
-    def temporal(self) -> bool:
-        """Whether consecutive frames are linked at all (flow is computed)."""
-        return (self.consistency or self.feature_smoothing) and float(self.blend) > 0.0
+    def trajectories(self) -> TrajectoryConfig:
+        """The flow mode's options."""
+        return TrajectoryConfig(
+            refresh=self.refresh, keep=self.keep, flow_size=self.flow_size, tolerance=self.tolerance,
+            min_coverage=self.min_coverage, max_stretch=self.max_stretch, flow=self.flow,
+        ).validate()  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- reading
@@ -196,158 +223,7 @@ def check_output_path(path: str | os.PathLike) -> None:
         raise InputError(path, f"{reason}; use one of {', '.join(sorted(VIDEO_CODECS))}")
 
 
-# ----------------------------------------------------------------------------- flow, warp, blend
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2GRAY)
-
-
-def optical_flow(a: np.ndarray, b: np.ndarray, method: str = "auto") -> np.ndarray:
-    """Dense flow H x W x 2 (x, y) with ``a(p) ≈ b(p + flow(p))``, for RGB images (float or uint8).
-
-    DIS (Kroeger et al. 2016) is fast and sharp at motion edges; Farneback is the fallback for
-    OpenCV builds without it.
-    """
-    ga, gb = _gray(a), _gray(b)
-    if method == "auto":
-        method = "dis" if hasattr(cv2, "DISOpticalFlow_create") else "farneback"
-    if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        return dis.calc(ga, gb, None)
-    if method == "farneback":
-        return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 4, 15, 3, 5, 1.2, 0)
-    raise TfstyleError(f"flow must be one of {', '.join(FLOW_METHODS)}, not {method!r}")
-
-
-def _sample_grid(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    h, w = flow.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return xs + flow[..., 0], ys + flow[..., 1]
-
-
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """``image`` sampled at ``p + flow(p)`` (bilinear, edges replicated): brings a frame along the flow.
-
-    Any number of channels (feature maps too: OpenCV remaps at most 4 at a time).
-    """
-    map_x, map_y = _sample_grid(flow)
-    src = np.ascontiguousarray(image, dtype=np.float32)
-    if src.ndim == 2 or src.shape[2] <= 4:
-        return cv2.remap(src, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    parts = [
-        cv2.remap(np.ascontiguousarray(src[..., i : i + 4]), map_x, map_y, cv2.INTER_LINEAR,
-                  borderMode=cv2.BORDER_REPLICATE).reshape(*src.shape[:2], -1)
-        for i in range(0, src.shape[2], 4)
-    ]  # fmt: skip
-    return np.concatenate(parts, axis=2)
-
-
-def occlusion_mask(backward: np.ndarray, forward: np.ndarray, threshold: float = 0.7) -> np.ndarray:
-    """H x W in [0, 1]: 1 where the flow is trusted, 0 at occlusions, disocclusions and frame edges.
-
-    ``backward`` maps the current frame into the previous one and ``forward`` back; a pixel that
-    does not return to itself (``|b + f(p + b)|² > 0.01 (|b|² + |f|²) + threshold²``, the relative
-    term allowing for larger errors of fast motion) or lands outside the previous frame was not
-    visible in it. The edge of the mask is softened by a pixel so blended regions do not seam.
-    """
-    h, w = backward.shape[:2]
-    back_forward = warp(forward, backward)
-    diff = np.sum((backward + back_forward) ** 2, axis=-1)
-    scale = np.sum(backward**2, axis=-1) + np.sum(back_forward**2, axis=-1)
-    trusted = diff <= 0.01 * scale + float(threshold) ** 2
-    map_x, map_y = _sample_grid(backward)
-    trusted &= (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
-    mask = trusted.astype(np.float32)
-    return np.minimum(mask, cv2.GaussianBlur(mask, (0, 0), 1.0))
-
-
-def temporal_blend(fresh: np.ndarray, warped: np.ndarray, mask: np.ndarray, weight: float) -> np.ndarray:
-    """``fresh + weight · mask · (warped - fresh)``: mostly the previous frame where trusted, else fresh."""
-    w = (float(weight) * mask)[..., None]
-    return np.clip(fresh + w * (warped - fresh), 0.0, 1.0).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------- metric
-
-
-class TemporalError:
-    """Mean ``|(S_t - S_{t-1}) - (C_t - C_{t-1})|`` over frames, pixels and channels ([0, 1] scale).
-
-    0 when the stylized video changes exactly as the content does; flicker (S changes where C does
-    not) raises it. Fed one frame pair at a time so long videos need not be held in memory.
-
-    With ``flow`` ("dis"/"farneback") the differences are taken along the content's motion,
-    ``(S_t - W(S_{t-1})) - (C_t - W(C_{t-1}))`` over the pixels visible in both frames (W: warp by
-    the content frames' backward flow). Without it, any motion makes ``S_t - S_{t-1}`` the
-    difference of two shifted *stylized* textures, which cannot match the content's even for a
-    perfectly stable stylization (a pan is mostly that term); with it, only changes the motion does
-    not explain count.
-    """
-
-    def __init__(self, flow: str | None = None, threshold: float = 0.7) -> None:
-        self.flow = flow
-        self.threshold = threshold
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None
-        self.total = 0.0
-        self.count = 0
-
-    def add(self, content: np.ndarray, stylized: np.ndarray) -> None:
-        c, s = _as_float(content), _as_float(stylized)
-        if c.shape != s.shape:
-            raise ValueError(f"content {c.shape} and stylized {s.shape} frames differ in size")
-        if self._prev is not None:
-            pc, ps = self._prev
-            if self.flow is None:
-                self.total += float(np.mean(np.abs((s - ps) - (c - pc))))
-            else:
-                backward = optical_flow(c, pc, self.flow)
-                mask = occlusion_mask(backward, optical_flow(pc, c, self.flow), self.threshold)
-                err = np.abs((s - warp(ps, backward)) - (c - warp(pc, backward))).mean(axis=-1)
-                self.total += float(np.sum(mask * err) / max(float(mask.sum()), 1.0))
-            self.count += 1
-        self._prev = (c, s)
-
-    @property
-    def value(self) -> float:
-        return self.total / self.count if self.count else 0.0
-
-
-def temporal_error(contents, stylized, flow: str | None = None) -> float:
-    """:class:`TemporalError` of two equally long frame sequences."""
-    metric = TemporalError(flow)
-    for c, s in zip(contents, stylized, strict=True):
-        metric.add(c, s)
-    return metric.value
-
-
-def _as_float(image: np.ndarray) -> np.ndarray:
-    array = np.asarray(image)
-    return from_uint8(array) if array.dtype == np.uint8 else array.astype(np.float32)
-
-
 # ----------------------------------------------------------------------------- engines
-
-
-class _CachedCodes:
-    """Engine proxy computing each style's code once per video instead of once per frame."""
-
-    def __init__(self, engine, size: int = 16):
-        self._engine = engine
-        self._codes: OrderedDict[tuple, object] = OrderedDict()
-        self._size = size
-
-    def style_code(self, style: np.ndarray, config):
-        array = np.ascontiguousarray(style)
-        key = (array.shape, hashlib.sha1(array.tobytes()).hexdigest(), config.method)
-        if key not in self._codes:
-            self._codes[key] = self._engine.style_code(style, config)
-            if len(self._codes) > self._size:  # per-frame styles (histogram matching) stay bounded
-                self._codes.popitem(last=False)
-        return self._codes[key]
-
-    def __getattr__(self, name: str):
-        return getattr(self._engine, name)
 
 
 def _guided_teacher(base):
@@ -408,7 +284,7 @@ def _clear_sidecar(folder: str) -> None:
     for name in os.listdir(folder):
         stem, ext = os.path.splitext(name)
         ours = (ext == ".png" and stem.isdigit()) or name.endswith(".feats.npy")
-        if name == STATE_FILE or ours or name.startswith("."):
+        if name in (STATE_FILE, KEYS_FILE) or ours or name.startswith("."):
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(folder, name))
     with contextlib.suppress(OSError):
@@ -438,7 +314,8 @@ def _read_frame_png(path: str) -> np.ndarray:
 
 def _write_frame_png(path: str, rgb: np.ndarray) -> None:
     with atomic_path(path) as tmp:
-        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        # fastest zlib level: the frames are a resume journal, removed once muxed
+        if not cv2.imwrite(tmp, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
             raise InputError(path, "cannot write a stylized frame")
 
 
@@ -457,11 +334,10 @@ def _mux(folder: str, indices: Sequence[int], output: str, fps: float, size: tup
 
 @dataclass
 class _Previous:
-    """The chain: the previous frame's index, content, stylized output and (teacher) smoothed target."""
+    """The previous frame's index, content and (teacher feature smoothing) smoothed target."""
 
     index: int | None = None
     content: np.ndarray | None = None
-    out: np.ndarray | None = None
     feats: np.ndarray | None = None
 
 
@@ -521,6 +397,22 @@ def _state(info: VideoInfo, config, video: VideoConfig, engine, styles, weights,
     }
 
 
+KEYS_FILE = "keys.json"
+
+
+def _read_keys(folder: str) -> set[int]:
+    """The flow mode's keyframes drawn so far (a resumed run restores its state from them)."""
+    try:
+        with open(os.path.join(folder, KEYS_FILE), encoding="utf-8") as fh:
+            return {int(i) for i in json.load(fh)}
+    except (OSError, ValueError, TypeError):
+        return set()
+
+
+def _write_keys(folder: str, keys: set[int]) -> None:
+    write_text(os.path.join(folder, KEYS_FILE), json.dumps(sorted(keys)))
+
+
 # ----------------------------------------------------------------------------- the driver
 
 
@@ -578,15 +470,18 @@ def stylize_video(
     base = E.get_engine(engine, config)
     getattr(base, "check", lambda _c: None)(config)
     guided = None
-    if video.feature_smoothing and isinstance(base, TeacherEngine) and float(video.blend) > 0.0:
+    if video.feature_smoothing and float(video.blend) > 0.0:
+        if not isinstance(base, TeacherEngine):
+            raise TfstyleError("feature smoothing blends the teacher's relu4_1 targets: use --model teacher")
         guided = _guided_teacher(base)
         guided.frame_shape = work
-    eng = _CachedCodes(guided or base)
-    output_blend = video.consistency or (video.feature_smoothing and guided is None)
+    eng = CachedCodes(guided or base)
+    warper = KeyframeWarper(video.trajectories()) if video.consistency == "flow" else None
     frame_config = dataclasses.replace(config, size=None)
 
     folder = sidecar_path(output)
     _open_sidecar(folder, _state(info, config, video, base, style_images, blend, mask_arrays))
+    keys = _read_keys(folder)
 
     def to_work(frame: np.ndarray) -> np.ndarray:  # also how a saved 8-bit frame enters the chain
         image = from_uint8(frame)
@@ -599,21 +494,23 @@ def stylize_video(
         index = start + offset
         content = to_work(frame)
         path = _frame_file(folder, index)
+        tic = time.perf_counter()
+        if warper is not None:
+            warper.track(content)
         if os.path.isfile(path):
             reused += 1
-            prev.out = prev.feats = None  # loaded only if the next frame has to be computed
+            prev.feats = None  # loaded only if the next frame has to be computed
+            if warper is not None and index in keys:
+                warper.set_key(index, content, to_work(_read_frame_png(path)))
         else:
-            if prev.index is not None and prev.out is None:
-                prev.out = to_work(_read_frame_png(_frame_file(folder, prev.index)))
-                prev.feats = _load_feats(folder, prev.index) if guided is not None else None
-            tic = time.perf_counter()
-            backward = warped = mask = None
-            if video.temporal and prev.out is not None:
+            if guided is not None and prev.index is not None and prev.feats is None:
+                prev.feats = _load_feats(folder, prev.index)
+            backward = mask = None
+            if guided is not None and prev.content is not None:
                 backward = optical_flow(content, prev.content, video.flow)
                 mask = occlusion_mask(
                     backward, optical_flow(prev.content, content, video.flow), video.occlusion
                 )
-                warped = warp(prev.out, backward)
             if guided is not None:
                 guided.last = None
                 ok = prev.feats is not None and backward is not None
@@ -621,15 +518,20 @@ def stylize_video(
             out = S.stylize(
                 content, style_images, weights=blend, masks=mask_arrays, config=frame_config, engine=eng
             )
-            if warped is not None and output_blend:
-                out = temporal_blend(out, warped, mask, video.blend)
+            is_key = False
+            if warper is not None:
+                out, is_key = warper.render(index, content, out)
             saved = to_uint8(out if out.shape[:2] == shape else resize_to(out, shape))
             if guided is not None:  # the features first: a frame's PNG means all of it is on disk
                 prev.feats = guided.last
                 _save_feats(folder, index, prev.feats, prev.index)
+            if is_key:  # the key list first, for the same reason
+                keys.add(index)
+                _write_keys(folder, keys)
             _write_frame_png(path, saved)
-            busy += time.perf_counter() - tic
-            prev.out = to_work(saved)
+            if is_key:
+                warper.set_key(index, content, to_work(saved))
+        busy += time.perf_counter() - tic
         indices.append(index)
         prev.content, prev.index = content, index
         if callback is not None:

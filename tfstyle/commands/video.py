@@ -1,4 +1,4 @@
-"""``tfstyle video``: stylize a video with temporal consistency (optical flow + occlusion-aware blend)."""
+"""``tfstyle video``: stylize a video with temporal consistency (keyframes along the optical flow)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from tfstyle.commands._common import (
     parse_weights,
     progress,
 )
+from tfstyle.consistency import CONSISTENCY, DEFAULT_CONSISTENCY
 from tfstyle.errors import TfstyleError
 
 EPILOG = """\
@@ -18,10 +19,14 @@ examples:
   tfstyle video clip.mp4 --style udnie.jpg -o out.mp4
   tfstyle video clip.mp4 --style a.jpg --style b.jpg --weights 0.7,0.3 --model tflite --size 384 -o out.mp4
   tfstyle video long.mp4 --style udnie.jpg --start 300 --max-frames 120 --model student -o part.avi
+  tfstyle video clip.mp4 --style udnie.jpg --consistency none -o flicker.mp4
 
-The output keeps the input's frame rate and size (.mp4/.m4v/.mov: MPEG-4, .avi: MJPEG). Each frame
-is blended with the previous stylized frame warped by the optical flow, except where the flow is
-unreliable (occlusions, new content); --no-consistency stylizes every frame on its own.
+The output keeps the input's frame rate and size (.mp4/.m4v/.mov: MPEG-4, .avi: MJPEG).
+--consistency flow (default): keyframes are stylized and carried along the optical flow, each
+output resampling a keyframe once (no smear, even on zooms and rotations); pixels the keyframe does
+not show (occlusions, new content) are stylized afresh; a new keyframe every --refresh frames and at
+scene cuts. network: every frame on its own, relying on the network's own stability. none: every
+frame on its own.
 Finished frames go to OUT.frames/ first: after a crash, rerunning the same command continues where
 it stopped; the folder is removed once OUT is written.
 """
@@ -30,7 +35,7 @@ it stopped; the folder is removed once OUT is written.
 def register(sub) -> None:
     p = sub.add_parser(
         "video",
-        help="stylize a video, temporally consistent (optical flow), resumable",
+        help="stylize a video, temporally consistent (keyframes along the optical flow), resumable",
         description="Stylize the video INPUT into OUTPUT, frame by frame, at its frame rate and size.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -45,29 +50,38 @@ def register(sub) -> None:
     )
     p.add_argument("--style-size", type=int, help="long side of the styles in px (default: the frames')")
     p.add_argument(
-        "--no-consistency",
-        dest="consistency",
-        action="store_false",
-        help="stylize each frame on its own (no flow, no blending)",
+        "--consistency",
+        choices=list(CONSISTENCY),
+        default=DEFAULT_CONSISTENCY,
+        help=f"flow: keyframes along the optical flow; network: per frame, relying on the network's "
+        f"stability; none: per frame (default {DEFAULT_CONSISTENCY})",
+    )
+    p.add_argument("--no-consistency", dest="consistency", action="store_const", const="none", help="= none")
+    p.add_argument("--refresh", type=int, default=8, metavar="N", help="flow: a new keyframe every N frames")
+    p.add_argument(
+        "--flow-size",
+        type=int,
+        default=192,
+        metavar="PX",
+        help="flow: long side the optical flow is computed at (0: the frames' size; default 192)",
+    )
+    p.add_argument(
+        "--feature-smoothing",
+        action="store_true",
+        help="teacher only: blend relu4_1 targets with the warped previous frame's before decoding",
     )
     p.add_argument(
         "--blend",
         type=float,
         default=0.8,
-        help="weight of the warped previous stylized frame where the flow is reliable (default 0.8)",
+        help="--feature-smoothing: weight of the warped previous target where the flow is reliable",
     )
     p.add_argument(
         "--occlusion",
         type=float,
         default=0.7,
         metavar="PX",
-        help="forward-backward flow disagreement in px above which a pixel counts as occluded",
-    )
-    p.add_argument(
-        "--feature-smoothing",
-        action="store_true",
-        help="teacher: also blend relu4_1 features with the warped previous frame's before decoding "
-        "(student/tflite: the output blend)",
+        help="--feature-smoothing: forward-backward flow disagreement in px above which a pixel is occluded",
     )
     p.add_argument("--flow", choices=("auto", "dis", "farneback"), default="auto", help="optical flow method")
     p.add_argument("--start", type=int, default=0, metavar="N", help="first frame to stylize (0-based)")
@@ -86,6 +100,12 @@ def _check(args: argparse.Namespace) -> None:
         raise TfstyleError(f"--blend must be between 0 and 1, not {args.blend:g}")
     if not args.occlusion >= 0.0:
         raise TfstyleError(f"--occlusion must be >= 0 px, not {args.occlusion:g}")
+    if args.refresh < 1:
+        raise TfstyleError(f"--refresh must be at least 1 frame, not {args.refresh}")
+    if args.flow_size and args.flow_size < 16:
+        raise TfstyleError(f"--flow-size must be 0 (full size) or at least 16 px, not {args.flow_size}")
+    if args.feature_smoothing and args.model != "teacher":
+        raise TfstyleError("--feature-smoothing is for --model teacher (it blends the teacher's features)")
     check_threads(args)
 
 
@@ -103,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     weights = parse_weights(args.weights, len(styles))
     video = VideoConfig(
         consistency=args.consistency,
+        refresh=args.refresh,
+        flow_size=args.flow_size or None,
         blend=args.blend,
         occlusion=args.occlusion,
         feature_smoothing=args.feature_smoothing,
@@ -121,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         engine = TfliteEngine(threads=args.threads)
     else:
         engine = get_engine(args.model)
-    with progress(desc="video", unit="frame", quiet=args.quiet) as bar:
+    with progress(desc="video", unit="frame", quiet=args.quiet) as bar:  # tqdm shows frames/s
 
         def on_frame(done: int, total: int | None) -> None:
             bar.total = total
@@ -133,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     if not args.quiet:
         reused = f", {result.reused} reused from an interrupted run" if result.reused else ""
+        drawn = result.frames - result.reused
+        speed = f", {drawn / result.seconds:.1f} frames/s" if drawn > 0 and result.seconds > 0 else ""
         print(
             f"wrote {result.output}: {result.frames} frames at {result.fps:g} fps, "
-            f"{result.size[0]}x{result.size[1]}{reused}"
+            f"{result.size[0]}x{result.size[1]}{reused}{speed}"
         )
     return 0

@@ -1,5 +1,6 @@
 """The FastAPI app: one plain page and a small JSON API over the job queue.
 
+The Live view streams camera frames over the WebSocket ``/api/live`` (:mod:`tfstyle.web.live`).
 ``POST /api/jobs`` checks the form and the uploads (header only) and queues a job, or answers
 400/413 with a one-line ``detail`` the page shows, or 503 when the queue is full; the browser
 then polls ``GET /api/jobs/{id}``, fetches ``/result`` and deletes the job. Every file lives in
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -26,6 +27,7 @@ from tfstyle.errors import ImageError, TfstyleError
 from tfstyle.web.config import MIN_OUTPUT, PRESERVE_COLOR, ServeConfig
 from tfstyle.web.engines import Stylizer
 from tfstyle.web.jobs import DONE, Job, JobQueue, QueueConfig, QueueFull
+from tfstyle.web.live import LiveStats, live_session
 from tfstyle.web.uploads import (
     UploadError,
     check_image,
@@ -67,6 +69,7 @@ class State:
     engines: list[str] = field(default_factory=list)
     tmp: tempfile.TemporaryDirectory | None = None
     queue: JobQueue | None = None
+    live: LiveStats = field(default_factory=LiveStats)
 
     @property
     def root(self) -> Path:
@@ -153,6 +156,14 @@ def create_app(config: ServeConfig | None = None, stylizer: StylizeFn | None = N
             "preserve_color": list(PRESERVE_COLOR),
             "styles": [{"name": n, "url": f"/api/styles/{n}"} for n in saved_styles(config.styles_dir)],
         }
+
+    @app.get("/api/live")
+    def live_stats() -> dict:
+        return state.live.as_dict()
+
+    @app.websocket("/api/live")
+    async def live(websocket: WebSocket) -> None:
+        await live_session(websocket, state)
 
     @app.get("/api/styles/{name}")
     def saved_style(name: str) -> FileResponse:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from tfstyle.code_cache import CachedCodes
 from tfstyle.errors import TfstyleError
 
 Progress = Callable[[int, int], None]
@@ -25,6 +26,7 @@ class Stylizer:
         self.names = tuple(names)
         self._locks = {name: threading.Lock() for name in self.names}
         self._load_lock = threading.Lock()
+        self._cached: dict[str, CachedCodes] = {}
 
     def missing(self, name: str) -> str | None:
         """Why ``name`` cannot run here (weights or runtime missing), or None when it can."""
@@ -51,7 +53,9 @@ class Stylizer:
         if reason:
             raise TfstyleError(reason)
         with self._load_lock:  # one thread builds an engine's models; the others wait for it
-            return get_engine(name)
+            if name not in self._cached:  # a style's code once, not per request (the Live view: per frame)
+                self._cached[name] = CachedCodes(get_engine(name))
+            return self._cached[name]
 
     def warm(self, name: str, size: int = 64) -> None:
         """Build the models and run them once at the usual size, so the first request pays no

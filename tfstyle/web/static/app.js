@@ -1,4 +1,5 @@
-// tfstyle web page: send the form to /api/jobs, poll the job, show and offer the result.
+// tfstyle web page: send the form to /api/jobs, poll the job, show and offer the result;
+// the Live view streams the camera through /api/live.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -212,7 +213,125 @@ async function cancel() {
   try { await fetch(`/api/jobs/${id}/cancel`, { method: "POST" }); } catch (e) { /* shown by the poll */ }
 }
 
+// ---------------------------------------------------------------- Live view
+// At most two frames in flight (one being stylized, the next waiting on the server), so the engine
+// never idles while frames travel; a slow server means fewer frames per second, never a queue.
+// Each frame goes out as an 8-byte tag (its send time) + JPEG and comes back with the same tag.
+// window.tfstyleLive holds the numbers (frames drawn, frames/s over 2 s, latencies in ms).
+const LIVE_DEPTH = 2;
+const live = { ws: null, stream: null, inflight: 0, shown: [], latencies: [], frames: 0 };
+window.tfstyleLive = { frames: 0, fps: 0, latency_ms: 0, latencies: [], running: false, error: "" };
+
+function liveStats() {
+  const now = performance.now();
+  live.shown = live.shown.filter((t) => now - t < 2000);
+  const span = live.shown.length > 1 ? (live.shown[live.shown.length - 1] - live.shown[0]) / 1000 : 0;
+  const fps = span > 0 ? (live.shown.length - 1) / span : 0;
+  const recent = live.latencies.slice(-20);
+  const latency = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
+  Object.assign(window.tfstyleLive, { frames: live.frames, fps, latency_ms: latency, latencies: live.latencies });
+  $("live-stats").textContent = `${fps.toFixed(1)} frames/s · ${latency.toFixed(0)} ms per frame`;
+}
+
+function sendFrame() {
+  const video = $("live-camera");
+  const ws = live.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN || !video.videoWidth || live.inflight >= LIVE_DEPTH) return;
+  live.inflight += 1;
+  const long = Number($("live-size").value) || 256;
+  const scale = long / Math.max(video.videoWidth, video.videoHeight);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  canvas.toBlob((blob) => {
+    if (!blob || live.ws !== ws || ws.readyState !== WebSocket.OPEN) { live.inflight -= 1; return; }
+    const tag = new Float64Array([performance.now()]);
+    ws.send(new Blob([tag, blob]));
+  }, "image/jpeg", 0.85);
+}
+
+async function showLiveFrame(blob) {
+  if (blob.size <= 8) {  // the server dropped that frame (it was behind): send another
+    live.inflight = Math.max(0, live.inflight - 1);
+    sendFrame();
+    return;
+  }
+  const sentAt = new Float64Array(await blob.slice(0, 8).arrayBuffer())[0];
+  const bitmap = await createImageBitmap(blob.slice(8, blob.size, "image/jpeg"));
+  live.inflight = Math.max(0, live.inflight - 1);
+  sendFrame();  // the next frame leaves before this one is drawn
+  const out = $("live-output");
+  if (out.width !== bitmap.width || out.height !== bitmap.height) Object.assign(out, { width: bitmap.width, height: bitmap.height });
+  out.getContext("2d").drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const now = performance.now();
+  live.latencies.push(now - sentAt);
+  if (live.latencies.length > 500) live.latencies.shift();
+  live.shown.push(now);
+  live.frames += 1;
+  liveStats();
+}
+
+async function startLive() {
+  showError("");
+  const saved = Array.from(document.querySelectorAll("#saved input:checked")).map((c) => c.value);
+  const uploaded = $("style").files[0];
+  if (!saved.length && !uploaded) { showError("Live: choose a style first (upload one or pick a saved style)"); return; }
+  try {
+    live.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  } catch (e) {
+    showError(`Live: no camera (${e.message || e.name})`);
+    return;
+  }
+  const video = $("live-camera");
+  video.srcObject = live.stream;
+  await video.play().catch(() => {});
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/api/live`);
+  ws.binaryType = "blob";
+  live.ws = ws;
+  Object.assign(live, { shown: [], latencies: [], frames: 0, inflight: 0 });
+  $("live-start").disabled = true;
+  $("live-stop").disabled = false;
+  ws.onopen = async () => {
+    const engines = Array.from($("engine").options).map((o) => o.value);
+    const options = {
+      size: Number($("live-size").value) || 256,
+      engine: engines.includes("tflite") ? "tflite" : $("engine").value,
+      alpha: Number($("alpha").value),
+      saved: saved.slice(0, 1),
+    };
+    ws.send(JSON.stringify(options));
+    if (!saved.length) ws.send(await uploaded.arrayBuffer());
+    window.tfstyleLive.running = true;
+    for (let i = 0; i < LIVE_DEPTH; i += 1) sendFrame();
+  };
+  ws.onmessage = (event) => {
+    if (typeof event.data === "string") {
+      const message = JSON.parse(event.data);
+      if (message.error) { window.tfstyleLive.error = message.error; showError(`Live: ${message.error}`); }
+      return;
+    }
+    showLiveFrame(event.data).catch(() => {});
+  };
+  ws.onclose = () => { if (live.ws === ws) stopLive(); };
+}
+
+function stopLive() {
+  const ws = live.ws;
+  live.ws = null;
+  if (ws) ws.close();
+  if (live.stream) live.stream.getTracks().forEach((t) => t.stop());
+  live.stream = null;
+  window.tfstyleLive.running = false;
+  $("live-start").disabled = false;
+  $("live-stop").disabled = true;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("live-start").addEventListener("click", startLive);
+  $("live-stop").addEventListener("click", stopLive);
   $("alpha").addEventListener("input", () => { $("alpha-value").textContent = Number($("alpha").value).toFixed(2); });
   $("content").addEventListener("change", refreshInputs);
   $("style").addEventListener("change", refreshInputs);
