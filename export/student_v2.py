@@ -176,6 +176,22 @@ def parity(student, lite, size: int = 384) -> dict:
     }
 
 
+def restore_run(student, run_dir: str, out: str) -> None:
+    """Load a training run's latest checkpoint into ``student`` and save it as float16 .h5 in ``out``."""
+    from tfstyle._keras import tf
+    from tfstyle.errors import TfstyleError
+    from tfstyle.models.io import save_weights_float16
+
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    if latest is None:
+        raise TfstyleError(f"{run_dir}: no checkpoints to export")
+    tf.train.Checkpoint(encoder=student.encoder, decoder=student.decoder).restore(latest).expect_partial()
+    os.makedirs(out, exist_ok=True)
+    save_weights_float16(student.encoder, os.path.join(out, "student_v2_encoder.h5"))
+    save_weights_float16(student.decoder, os.path.join(out, "student_v2_decoder.h5"))
+    print(f"{latest} -> {out}/student_v2_{{encoder,decoder}}.h5")
+
+
 def main(argv: list[str] | None = None) -> int:
     from tfstyle.assets import (
         STUDENT_V2_DECODER,
@@ -192,9 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="export/out")
     p.add_argument("--calibration", type=int, default=32, help="train images per role")
     p.add_argument("--size", type=int, default=384)
+    p.add_argument(
+        "--from-run",
+        help="a training --out folder: convert its latest checkpoint (also saved as .h5 in --out)",
+    )
     p.add_argument("--ship", action="store_true", help="copy the INT8 pair into tfstyle/assets")
     args = p.parse_args(argv)
-    student = StudentV2(args.encoder, args.decoder)
+    if args.from_run:
+        student = StudentV2(None, None)
+        restore_run(student, args.from_run, args.out)
+    else:
+        student = StudentV2(args.encoder, args.decoder)
     calib = calibration_sets(student, os.path.join(DATA, "train"), args.calibration, args.size)
     os.makedirs(args.out, exist_ok=True)
     paths, ops = {}, {}

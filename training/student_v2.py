@@ -11,8 +11,11 @@ Two phases, both resumable:
    flipped at random (the flip commutes with the teacher). Losses, all from ``tfstyle.losses``:
 
    * ``output``: L1 to the teacher's stylization (the strongest and cheapest signal);
-   * ``content`` / ``style``: relu4_1 content loss to the teacher's AdaIN target and mean/std style
-     loss to the cached style statistics (colour and fine texture weighted up);
+   * ``style``: mean/std style loss to the cached style statistics at relu1_1..relu3_1 (colour and
+     fine texture, where the shipped student's gap was). The loss network stops at relu3_1: half
+     of VGG's cost, and relu4_1's content term only repeated the output term (the teacher's image
+     *is* its relu4_1 target decoded); ``--weights content=1`` with ``--style-layers`` naming
+     relu4_1 brings the full depth back;
    * ``feature``: a 1x1 embedding of the student's AdaIN'd 1/8 features onto the AdaIN target
      (Collaborative Distillation);
    * ``identity``: the content through its own code must come back (alpha 0 returns the content);
@@ -32,6 +35,7 @@ import numpy as np
 
 from training.cli import loop_parser, main_guard, prepare, run
 from training.data import DataConfig, _load_crop, _pick, list_images
+from training.student import _style_layer_weights
 
 CHUNK = 32
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -40,14 +44,14 @@ LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 @dataclass
 class V2Weights:
     output: float = 30.0
-    content: float = 1.0
+    content: float = 0.0
     style: float = 20.0
     feature: float = 1.0
     identity: float = 30.0
     temporal: float = 10.0
 
 
-DEFAULT_STYLE_LAYERS = {"relu1_1": 50.0, "relu2_1": 10.0, "relu3_1": 4.0, "relu4_1": 1.0}
+DEFAULT_STYLE_LAYERS = {"relu1_1": 50.0, "relu2_1": 10.0, "relu3_1": 4.0}
 
 
 @dataclass
@@ -210,10 +214,13 @@ class StudentV2Task:
 
     def build(self) -> None:
         from tfstyle._keras import keras
+        from tfstyle.features import build_vgg19
         from tfstyle.models import student_v2 as S
-        from tfstyle.models.teacher import build_encoder
 
-        self.vgg = build_encoder()
+        layers = [k for k, v in self.style_layers.items() if v] + (
+            ["relu4_1"] if self.weights.content else []
+        )
+        self.vgg = build_vgg19(layers, name="loss_vgg")
         self.encoder = S.build_encoder(imagenet=True)
         self.decoder = S.build_decoder()
         if self.init_from:
@@ -290,11 +297,12 @@ class StudentV2Task:
         out, ident = outs[0], outs[1]
         fo = scaled_features(self.vgg, out)
         terms = {"output": losses.distillation_loss(out, teacher)}
-        terms["content"] = losses.content_loss(fo[BOTTLENECK], batch["target"])
+        if self.weights.content:
+            terms["content"] = losses.content_loss(fo[BOTTLENECK], batch["target"])
         targets = losses.StyleTargets(
             {},
-            {k: batch[f"mean_{k}"][:, None, None, :] for k in LAYERS},
-            {k: batch[f"std_{k}"][:, None, None, :] for k in LAYERS},
+            {k: batch[f"mean_{k}"][:, None, None, :] for k in self.style_layers},
+            {k: batch[f"std_{k}"][:, None, None, :] for k in self.style_layers},
         )
         terms["style"], _ = losses.style_loss(fo, targets, "mean_std", self.style_layers)
         embedded = self.projection(styled_taps[S.EMBED_TAP], training=training)
@@ -340,6 +348,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=V2Weights(),
         help="loss weights as name=value,... over " + ", ".join(vars(V2Weights())),
     )
+    p.add_argument(
+        "--style-layers",
+        type=_style_layer_weights,
+        default=dict(DEFAULT_STYLE_LAYERS),
+        help="style-term weights per VGG layer as relu1_1=value,... (default: "
+        + ",".join(f"{k}={v:g}" for k, v in DEFAULT_STYLE_LAYERS.items())
+        + "; the loss network stops at the deepest one named)",
+    )
     return p.parse_args(argv)
 
 
@@ -361,7 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     data = prepare(args)
     if not args.export_only:
         build_bank(data, BankConfig(pairs=args.bank), args.out, args.teacher_decoder, args.precision)
-    task = StudentV2Task(data, args.weights, init_from=args.init_from, out_dir=args.out)
+    task = StudentV2Task(
+        data, args.weights, style_layers=args.style_layers, init_from=args.init_from, out_dir=args.out
+    )
     from tfstyle.assets import STUDENT_V2_DECODER, STUDENT_V2_ENCODER
 
     run(task, args, [STUDENT_V2_ENCODER, STUDENT_V2_DECODER])
