@@ -43,8 +43,8 @@ train: ## train the teacher decoder, then distil the student in three stages (th
 		--crop 256 --lr 1e-4 --checkpoint-every 100 --weights style=20,output=30 --seed 4 \
 		--style-layers relu1_1=50,relu2_1=10,relu3_1=4,relu4_1=1 --average 5 --ship
 
-train-v2: ## student v2 (computed style code): build the cached bank (1,536 pairs), then distil from the teacher; resumes
-	$(PY) -m training.student_v2 --out runs/student_v2 --bank 1536 --steps 4000 --batch 8 --crop 128 --lr 1e-3 \
+train-v2: ## student v2 (computed style code): build the cached bank (2,048 pairs), then distil from the teacher; resumes
+	$(PY) -m training.student_v2 --out runs/student_v2 --bank 2048 --steps 4000 --batch 8 --crop 128 --lr 1e-3 \
 		--checkpoint-every 100 --sample-every 250
 	$(PY) -m export.student_v2 --encoder runs/student_v2/student_v2_encoder.h5 \
 		--decoder runs/student_v2/student_v2_decoder.h5

@@ -3,7 +3,7 @@
 Two full-integer graphs, post-training quantised on real train images at 384 px (the deployment
 size), with the AdaIN statistics in float NumPy between them (:mod:`tfstyle.style_codes`):
 
-* ``encoder`` (signature ``encode``): uint8 image -> the three taps (float32 out: the statistics
+* ``encoder`` (signature ``encode``): uint8 image -> the taps (float32 out: the statistics
   are taken on dequantised values);
 * ``decoder`` (signature ``decode``): the AdaIN'd taps (float32 in, quantised by the graph) ->
   uint8 image. Calibrated on taps restyled by real style codes *and* by the content's own code,
@@ -31,33 +31,31 @@ SIGNATURES = {"encoder": ("encode", "image"), "decoder": ("decode", "stylized_im
 
 def _encoder_fn(encoder):
     from tfstyle._keras import tf
-    from tfstyle.models.student_v2 import TAPS
+    from tfstyle.models.student_v2 import TAP_NAMES
 
     spec = [tf.TensorSpec([1, None, None, 3], tf.float32, name="image")]
 
     def encode(image):
         taps = encoder(image, training=False)
-        return {f"tap{i + 1}": tf.cast(t, tf.float32) for i, t in enumerate(taps[: len(TAPS)])}
+        return {name: tf.cast(t, tf.float32) for name, t in zip(TAP_NAMES, taps)}
 
     return tf.function(encode, input_signature=spec)
 
 
 def _decoder_fn(decoder):
     from tfstyle._keras import tf
-    from tfstyle.models.student_v2 import TAP_CHANNELS
+    from tfstyle.models.student_v2 import TAP_CHANNELS, TAP_NAMES
 
-    spec = [
-        tf.TensorSpec([1, None, None, c], tf.float32, name=f"tap{i + 1}") for i, c in enumerate(TAP_CHANNELS)
-    ]
+    spec = [tf.TensorSpec([1, None, None, c], tf.float32, name=n) for n, c in zip(TAP_NAMES, TAP_CHANNELS)]
 
-    def decode(tap1, tap2, tap3):
-        return {"stylized_image": decoder([tap1, tap2, tap3], training=False)}
+    def decode(tap0, tap1, tap2, tap3):
+        return {"stylized_image": decoder([tap0, tap1, tap2, tap3], training=False)}
 
     return tf.function(decode, input_signature=spec)
 
 
 def metadata(role: str, variant: str) -> dict:
-    from tfstyle.models.student_v2 import CODE_DIM, MULTIPLE, TAP_CHANNELS
+    from tfstyle.models.student_v2 import CODE_DIM, MULTIPLE, TAP_CHANNELS, TAP_NAMES
 
     key, _ = SIGNATURES[role]
     return {
@@ -65,9 +63,9 @@ def metadata(role: str, variant: str) -> dict:
         "role": role,
         "variant": variant,
         "signature": key,
-        "inputs": ["image"] if role == "encoder" else ["tap1", "tap2", "tap3"],
-        "output": "tap3" if role == "encoder" else "stylized_image",
-        "taps": ["tap1", "tap2", "tap3"],
+        "inputs": ["image"] if role == "encoder" else list(TAP_NAMES),
+        "output": TAP_NAMES[-1] if role == "encoder" else "stylized_image",
+        "taps": list(TAP_NAMES),
         "tap_channels": list(TAP_CHANNELS),
         "style_dim": CODE_DIM,
         "multiple": MULTIPLE,
@@ -81,13 +79,17 @@ def convert(model, role: str, calibration, variant: str = "int8") -> bytes:
 
     fn = (_encoder_fn if role == "encoder" else _decoder_fn)(model)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
-    if variant == "int8":
+    if variant in ("int8", "int16x8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = calibration
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if role == "encoder":
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+            if variant == "int8"
+            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        if variant == "int8" and role == "encoder":
             converter.inference_input_type = tf.uint8
-        else:
+        elif variant == "int8":
             converter.inference_output_type = tf.uint8
     buf = converter.convert()
     return tflite_meta.add_metadata(buf, metadata(role, variant), signature_key=SIGNATURES[role][0])
@@ -97,7 +99,7 @@ def calibration_sets(student, root: str, count: int, size: int) -> dict:
     """Representative inputs per role from ``count`` train contents and styles at ``size`` px."""
     from export.calibration import _images
     from tfstyle import style_codes
-    from tfstyle.models.student_v2 import MULTIPLE
+    from tfstyle.models.student_v2 import MULTIPLE, TAP_NAMES
     from tfstyle.tiling import pad_to_multiple
 
     contents = [
@@ -117,7 +119,7 @@ def calibration_sets(student, root: str, count: int, size: int) -> dict:
         for i, image in enumerate(contents):
             t = taps(image)
             code = codes[i % len(codes)] if i % 4 else style_codes.code_of(t)  # every 4th: alpha 0
-            yield {f"tap{k + 1}": x[None] for k, x in enumerate(style_codes.restyle(t, code))}
+            yield {n: x[None] for n, x in zip(TAP_NAMES, style_codes.restyle(t, code))}
 
     return {"encoder": encoder, "decoder": decoder}
 

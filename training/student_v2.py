@@ -224,8 +224,8 @@ class StudentV2Task:
         self.encoder = S.build_encoder(imagenet=True)
         self.decoder = S.build_decoder()
         if self.init_from:
-            self.encoder.load_weights(os.path.join(self.init_from, "student_v2_encoder.h5"))
-            self.decoder.load_weights(os.path.join(self.init_from, "student_v2_decoder.h5"))
+            S.warm_start(self.encoder, os.path.join(self.init_from, "student_v2_encoder.h5"))
+            S.warm_start(self.decoder, os.path.join(self.init_from, "student_v2_decoder.h5"))
         self.projection = keras.Sequential([keras.layers.Conv2D(512, 1, dtype="float32")], name="embed")
         self.projection.build((None, None, None, S.TAP_CHANNELS[S.EMBED_TAP]))
 
@@ -280,7 +280,7 @@ class StudentV2Task:
             moved = apply_motion(content, motion)
             moved += self.noise * tf.random.normal(tf.shape(moved))
             parts.append(S.restyle(taps(moved), code_s))
-        dec_in = [tf.concat([p[i] for p in parts], 0) for i in range(len(S.TAPS))]
+        dec_in = [tf.concat([p[i] for p in parts], 0) for i in range(len(S.TAP_CHANNELS))]
         out = tf.cast(self.decoder(dec_in, training=training), tf.float32)
         return tf.split(out, len(parts), 0), parts[0]
 

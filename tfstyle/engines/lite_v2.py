@@ -72,7 +72,7 @@ class LiteStudentV2:
             code = codes[i % len(codes)]
             if float(alpha) != 1.0:
                 code = style_codes.mix(code, style_codes.code_of(taps), alpha)
-            feed = {f"tap{k + 1}": t[None] for k, t in enumerate(style_codes.restyle(taps, code))}
+            feed = {name: t[None] for name, t in zip(self.taps, style_codes.restyle(taps, code))}
             out.append(self.decoder(**feed)[0])
         return np.clip(np.stack(out)[:, :h, :w, :], 0.0, 1.0)
 

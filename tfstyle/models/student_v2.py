@@ -2,8 +2,11 @@
 
 * ``encoder``: MobileNetV2 alpha 0.35 (ImageNet) up to its first 1/16 block, rebuilt with
   reflection padding wherever a convolution touches the border (no frame), tapped at 1/2, 1/4 and
-  1/8 (shallow texture and colour, mid structure, deep layout). Fine-tuned in distillation, with a
-  1x1 embedding of its 1/8 features onto the teacher's relu4_1 (Collaborative Distillation).
+  1/8 (shallow texture, mid structure, deep layout), plus the image itself at 1/2 (``tap0``): the
+  MobileNet taps hold colour only weakly (RGB is 0.4-0.6 R^2 from the 1/2 tap), and a student fed
+  only those painted grey for its first 700 steps; AdaIN of RGB is the palette transfer outright.
+  Fine-tuned in distillation, with a 1x1 embedding of its 1/8 features onto the teacher's relu4_1
+  (Collaborative Distillation).
 * ``style code``: per-channel mean and std of the encoder's taps of the style image, concatenated
   (:data:`CODE_DIM` floats). Computed, so it describes unseen paintings as AdaIN does; blends and
   strength are linear in it, and the content's own code gives the content back (alpha 0).
@@ -32,10 +35,11 @@ from tfstyle.ops import adain, mean_std
 from tfstyle.tiling import pad_to_multiple
 
 TAPS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu")  # 1/2, 1/4, 1/8
-TAP_CHANNELS = (48, 48, 96)
+TAP_CHANNELS = (3, 48, 48, 96)  # tap0 = RGB at 1/2, then the MobileNet taps
+TAP_NAMES = tuple(f"tap{i}" for i in range(len(TAP_CHANNELS)))
 CODE_DIM = 2 * sum(TAP_CHANNELS)
 MULTIPLE = 8
-EMBED_TAP = 2  # the 1/8 tap is embedded onto the teacher's relu4_1 (same grid)
+EMBED_TAP = 3  # the 1/8 tap is embedded onto the teacher's relu4_1 (same grid)
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def build_encoder(imagenet: bool = True) -> keras.Model:
         tensors[layer.name] = new(x)
         if layer.weights:
             new.set_weights(layer.get_weights())
-    return keras.Model(inp, [tensors[t] for t in TAPS], name="student_v2_encoder")
+    rgb = keras.layers.AveragePooling2D(2, name="rgb_half")(inp)
+    return keras.Model(inp, [rgb] + [tensors[t] for t in TAPS], name="student_v2_encoder")
 
 
 def _conv(x, filters, name, act=True, dtype=None):
@@ -97,23 +102,45 @@ def _conv(x, filters, name, act=True, dtype=None):
 
 
 def build_decoder(cfg: StudentV2Config = StudentV2Config()) -> keras.Model:
-    """AdaIN'd taps (1/2, 1/4, 1/8) -> image in about [0, 1] (clipped by the caller)."""
-    taps = [keras.Input((None, None, c), name=f"tap{i + 1}") for i, c in enumerate(TAP_CHANNELS)]
+    """AdaIN'd taps (RGB 1/2, 1/2, 1/4, 1/8) -> image in about [0, 1] (clipped by the caller)."""
+    taps = [keras.Input((None, None, c), name=name) for name, c in zip(TAP_NAMES, TAP_CHANNELS)]
     w8, w4, w2 = cfg.widths
-    x = _conv(taps[2], w8, "dec8a")
+    x = _conv(taps[3], w8, "dec8a")
     x = _conv(x, w8, "dec8b")
     x = keras.layers.UpSampling2D(2, interpolation="nearest", name="up4")(x)
     x = _conv(x, w4, "dec4a")
-    x = keras.layers.Concatenate(name="cat4")([x, taps[1]])
+    x = keras.layers.Concatenate(name="cat4")([x, taps[2]])
     x = _conv(x, w4, "dec4b")
     x = keras.layers.UpSampling2D(2, interpolation="nearest", name="up2")(x)
     x = _conv(x, w2, "dec2a")
-    x = keras.layers.Concatenate(name="cat2")([x, taps[0]])
+    x = keras.layers.Concatenate(name="cat2")([x, taps[1], taps[0]])
     x = _conv(x, w2, "dec2b")
     x = keras.layers.UpSampling2D(2, interpolation="nearest", name="up1")(x)
     x = _conv(x, cfg.out_width, "dec1")
     out = _conv(x, 3, "to_rgb", act=False, dtype="float32")
     return keras.Model(taps, out, name="student_v2_decoder")
+
+
+def warm_start(model: keras.Model, path: str) -> None:
+    """Load ``path`` by layer name; a convolution that has gained input channels since (the RGB
+    tap) keeps the saved kernel on its old channels and zeros on the new ones, so it starts as
+    the saved function."""
+    import h5py
+
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: --init-from weights not found")
+    model.load_weights(path, by_name=True, skip_mismatch=True)
+    with h5py.File(path, "r") as f:
+        for layer in model.layers:
+            if not isinstance(layer, keras.layers.Conv2D) or layer.name not in f:
+                continue
+            group = f[layer.name][layer.name]
+            saved = [group[w.name.split("/")[-1]][()].astype(np.float32) for w in layer.weights]
+            current = layer.get_weights()[0]
+            if saved[0].shape != current.shape and saved[0].shape[2] < current.shape[2]:
+                grown = np.zeros_like(current)
+                grown[:, :, : saved[0].shape[2], :] = saved[0]
+                layer.set_weights([grown, *saved[1:]])
 
 
 # ---- style codes: the same math in TensorFlow (training, Keras engine) and NumPy (runtime) ----
