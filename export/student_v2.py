@@ -146,14 +146,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 99.0 if mse == 0 else 10 * np.log10(1.0 / mse)
 
 
-def parity(student, lite, size: int = 384) -> dict:
+def parity(student, lite, size: int = 384, every: int = 1) -> dict:
     """End-to-end PSNR of the LiteRT pair against Keras float on every dev pair, at alpha 1 and 0."""
     from tfstyle.images import load_image
 
     folder = os.path.join(DATA, "dev")
     contents = [
         load_image(os.path.join(folder, "content", n), size=size)
-        for n in sorted(os.listdir(os.path.join(folder, "content")))
+        for n in sorted(os.listdir(os.path.join(folder, "content")))[::every]
     ]
     styles = [
         load_image(os.path.join(folder, "style", n), size=size)
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="export/out")
     p.add_argument("--calibration", type=int, default=32, help="train images per role")
     p.add_argument("--size", type=int, default=384)
+    p.add_argument("--every", type=int, default=1, help="parity on every N-th dev content (all styles)")
     p.add_argument(
         "--from-run",
         help="a training --out folder: convert its latest checkpoint (also saved as .h5 in --out)",
@@ -224,23 +225,31 @@ def main(argv: list[str] | None = None) -> int:
     calib = calibration_sets(student, os.path.join(DATA, "train"), args.calibration, args.size)
     os.makedirs(args.out, exist_ok=True)
     paths, ops = {}, {}
-    for role, model in (("encoder", student.encoder), ("decoder", student.decoder)):
-        buf = convert(model, role, calib[role])
-        paths[role] = os.path.join(args.out, f"student_v2_{role}_int8.tflite")
-        with atomic_path(paths[role]) as tmp, open(tmp, "wb") as fh:
+    for role, model, variant in (
+        ("encoder", student.encoder, "float32"),
+        ("encoder", student.encoder, "int8"),
+        ("decoder", student.decoder, "int8"),
+    ):
+        buf = convert(model, role, calib[role], variant)
+        key = f"{role}_{variant}"
+        paths[key] = os.path.join(args.out, f"student_v2_{key}.tflite")
+        with atomic_path(paths[key]) as tmp, open(tmp, "wb") as fh:
             fh.write(buf)
-        ops[role] = op_report(buf)
-        print(f"{paths[role]}: {len(buf) / 1e6:.2f} MB, ops {json.dumps(ops[role])}")
-    lite = LiteStudentV2(paths["encoder"], paths["decoder"])
-    result = parity(student, lite, args.size)
-    sizes = {role: os.path.getsize(path) for role, path in paths.items()}
-    report = {"parity": result, "ops": ops, "bytes": sizes}
+        ops[key] = op_report(buf)
+        print(f"{paths[key]}: {len(buf) / 1e6:.3f} MB, ops {json.dumps(ops[key])}")
+    report = {"ops": ops, "bytes": {k: os.path.getsize(p) for k, p in paths.items()}, "parity": {}}
+    for encoder in ("encoder_float32", "encoder_int8"):
+        lite = LiteStudentV2(paths[encoder], paths["decoder_int8"])
+        report["parity"][f"{encoder}+decoder_int8"] = result = parity(student, lite, args.size, args.every)
+        print(encoder, "+ decoder_int8:", json.dumps(result))
     with atomic_path(os.path.join(args.out, "student_v2_parity.json")) as tmp, open(tmp, "w") as fh:
         json.dump(report, fh, indent=1)
-    print(json.dumps(result))
     if args.ship:
-        for role, dst in (("encoder", STUDENT_V2_ENCODER_TFLITE), ("decoder", STUDENT_V2_DECODER_TFLITE)):
-            shutil.copyfile(paths[role], dst)
+        for key, dst in (
+            ("encoder_float32", STUDENT_V2_ENCODER_TFLITE),
+            ("decoder_int8", STUDENT_V2_DECODER_TFLITE),
+        ):
+            shutil.copyfile(paths[key], dst)
             print(f"shipped {dst}")
     return 0
 
