@@ -13,7 +13,7 @@ export TFSTYLE_MOBILENET_WEIGHTS ?= $(SHARED)/weights/mobilenet_v2_0.35_imagenet
 export TFSTYLE_DATA ?= $(SHARED)/data
 endif
 
-.PHONY: install test lint demo train train-smoke export-tflite bench bench-video bench-video-speed bench-live clean
+.PHONY: install test lint demo train train-v2 train-smoke export-tflite bench bench-video bench-video-speed bench-live bench-dataset clean
 
 install: ## create .venv and install tfstyle with its dev extras
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ train: ## train the teacher decoder, then distil the student in three stages (th
 	$(PY) -m training.student --out runs/student_s3 --stage 2 --init-from runs/student_s2 --steps 1300 \
 		--crop 256 --lr 1e-4 --checkpoint-every 100 --weights style=20,output=30 --seed 4 \
 		--style-layers relu1_1=50,relu2_1=10,relu3_1=4,relu4_1=1 --average 5 --ship
+
+train-v2: ## student v2 (computed style code): build the cached bank (2,048 pairs), then distil from the teacher; resumes
+	$(PY) -m training.student_v2 --out runs/student_v2 --bank 2048 --steps 4000 --batch 8 --crop 128 --lr 1e-3 \
+		--checkpoint-every 100 --sample-every 250
+	$(PY) -m export.student_v2 --encoder runs/student_v2/student_v2_encoder.h5 \
+		--decoder runs/student_v2/student_v2_decoder.h5
 
 train-smoke: ## a 40-step teacher run from scratch into runs/teacher-smoke (under a minute; ships nothing)
 	rm -rf runs/teacher-smoke

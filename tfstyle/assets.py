@@ -11,3 +11,7 @@ STUDENT_PREDICTOR = os.path.join(ASSETS, "student_predictor.h5")
 STUDENT_TRANSFORMER = os.path.join(ASSETS, "student_transformer.h5")
 STUDENT_PREDICTOR_TFLITE = os.path.join(ASSETS, "student_predictor_int8.tflite")
 STUDENT_TRANSFORMER_TFLITE = os.path.join(ASSETS, "student_transformer_int8.tflite")
+STUDENT_V2_ENCODER = os.path.join(ASSETS, "student_v2_encoder.h5")
+STUDENT_V2_DECODER = os.path.join(ASSETS, "student_v2_decoder.h5")
+STUDENT_V2_ENCODER_TFLITE = os.path.join(ASSETS, "student_v2_encoder_float32.tflite")  # parity
+STUDENT_V2_DECODER_TFLITE = os.path.join(ASSETS, "student_v2_decoder_int8.tflite")

@@ -83,7 +83,7 @@ def read_metadata(buf: bytes) -> dict:
     return meta
 
 
-ROLES = ("predictor", "transformer")
+ROLES = ("predictor", "transformer", "encoder", "decoder")  # encoder/decoder: student v2
 
 
 def quantize(x: np.ndarray, detail: dict) -> np.ndarray:

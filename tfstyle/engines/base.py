@@ -36,6 +36,8 @@ ENGINES: dict[str, str] = {
     "teacher": "tfstyle.engines.teacher:TeacherEngine",
     "student": "tfstyle.engines.student:StudentEngine",
     "tflite": "tfstyle.engines.lite:TfliteEngine",
+    "student_v2": "tfstyle.engines.student_v2:StudentV2Engine",
+    "tflite_v2": "tfstyle.engines.lite_v2:TfliteV2Engine",
 }
 """``--model`` name -> ``module:factory``; a new engine is one line here (:func:`tfstyle.engines.get_engine`
 imports the module on first use). It lives here, not in the package, so that

@@ -89,6 +89,17 @@ class LiteModel:
         name = self.meta["output"]
         return tflite_meta.dequantize(self.runner(**feed)[name], self.outputs[name])
 
+    def run(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Like calling the model, but every output by name (the student v2 encoder has three)."""
+        feed = {
+            name: tflite_meta.quantize(np.asarray(x, np.float32), self.inputs[name])
+            for name, x in inputs.items()
+        }
+        return {
+            name: tflite_meta.dequantize(value, self.outputs[name])
+            for name, value in self.runner(**feed).items()
+        }
+
 
 def _image_key(image: np.ndarray) -> tuple:
     return (image.shape, hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest())

@@ -6,15 +6,22 @@ from tfstyle._keras import keras, tf
 
 
 class ReflectionPad2D(keras.layers.Layer):
-    """Reflection padding: avoids the dark borders zero padding paints into decoded images."""
+    """Reflection padding: avoids the dark borders zero padding paints into decoded images.
 
-    def __init__(self, pad: int = 1, **kwargs):
+    ``pad`` is one width for every side, or ``((top, bottom), (left, right))`` (the student v2
+    encoder replaces MobileNetV2's one-sided zero padding before its stride-2 convolutions).
+    """
+
+    def __init__(self, pad=1, **kwargs):
         super().__init__(**kwargs)
-        self.pad = pad
+        self.pad = pad if isinstance(pad, int) else tuple(tuple(int(v) for v in side) for side in pad)
 
     def call(self, x):
-        p = self.pad
-        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+        if isinstance(self.pad, int):
+            p = self.pad
+            return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+        (top, bottom), (left, right) = self.pad
+        return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT")
 
     def get_config(self):
         return {**super().get_config(), "pad": self.pad}

@@ -1,0 +1,260 @@
+"""Student v2 -> INT8 TFLite: ``python -m export.student_v2 [--ship]``.
+
+Two full-integer graphs, post-training quantised on real train images at 384 px (the deployment
+size), with the AdaIN statistics in float NumPy between them (:mod:`tfstyle.style_codes`):
+
+* ``encoder`` (signature ``encode``): uint8 image -> the taps (float32 out: the statistics
+  are taken on dequantised values);
+* ``decoder`` (signature ``decode``): the AdaIN'd taps (float32 in, quantised by the graph) ->
+  uint8 image. Calibrated on taps restyled by real style codes *and* by the content's own code,
+  so full strength and alpha 0 both fall inside the int8 ranges.
+
+Then parity with the Keras float model on the dev pairs (end-to-end PSNR), and the op check: every
+MIRROR_PAD / CONV_2D / DEPTHWISE_CONV_2D in both graphs must run on int8 tensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+
+import numpy as np
+
+from tfstyle import tflite_meta
+from tfstyle.files import atomic_path
+
+DATA = os.environ.get("TFSTYLE_DATA", "../shared/data")
+SIGNATURES = {"encoder": ("encode", "image"), "decoder": ("decode", "stylized_image")}
+
+
+def _encoder_fn(encoder):
+    from tfstyle._keras import tf
+    from tfstyle.models.student_v2 import TAP_NAMES
+
+    spec = [tf.TensorSpec([1, None, None, 3], tf.float32, name="image")]
+
+    def encode(image):
+        taps = encoder(image, training=False)
+        return {name: tf.cast(t, tf.float32) for name, t in zip(TAP_NAMES, taps)}
+
+    return tf.function(encode, input_signature=spec)
+
+
+def _decoder_fn(decoder):
+    from tfstyle._keras import tf
+    from tfstyle.models.student_v2 import TAP_CHANNELS, TAP_NAMES
+
+    spec = [tf.TensorSpec([1, None, None, c], tf.float32, name=n) for n, c in zip(TAP_NAMES, TAP_CHANNELS)]
+
+    def decode(tap0, tap1, tap2, tap3):
+        return {"stylized_image": decoder([tap0, tap1, tap2, tap3], training=False)}
+
+    return tf.function(decode, input_signature=spec)
+
+
+def metadata(role: str, variant: str) -> dict:
+    from tfstyle.models.student_v2 import CODE_DIM, MULTIPLE, TAP_CHANNELS, TAP_NAMES
+
+    key, _ = SIGNATURES[role]
+    return {
+        "format": tflite_meta.FORMAT,
+        "role": role,
+        "variant": variant,
+        "signature": key,
+        "inputs": ["image"] if role == "encoder" else list(TAP_NAMES),
+        "output": TAP_NAMES[-1] if role == "encoder" else "stylized_image",
+        "taps": list(TAP_NAMES),
+        "tap_channels": list(TAP_CHANNELS),
+        "style_dim": CODE_DIM,
+        "multiple": MULTIPLE,
+        "image": "RGB, NHWC, batch 1, any height and width (multiples of 8); uint8 0..255",
+        "code": "per tap: mean then std per channel (float), AdaIN between encoder and decoder",
+    }
+
+
+def convert(model, role: str, calibration, variant: str = "int8") -> bytes:
+    from tfstyle._keras import tf
+
+    fn = (_encoder_fn if role == "encoder" else _decoder_fn)(model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
+    if variant in ("int8", "int16x8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = calibration
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8
+            if variant == "int8"
+            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        if variant == "int8" and role == "encoder":
+            converter.inference_input_type = tf.uint8
+        elif variant == "int8":
+            converter.inference_output_type = tf.uint8
+    buf = converter.convert()
+    return tflite_meta.add_metadata(buf, metadata(role, variant), signature_key=SIGNATURES[role][0])
+
+
+def calibration_sets(student, root: str, count: int, size: int) -> dict:
+    """Representative inputs per role from ``count`` train contents and styles at ``size`` px."""
+    from export.calibration import _images
+    from tfstyle import style_codes
+    from tfstyle.models.student_v2 import MULTIPLE, TAP_NAMES
+    from tfstyle.tiling import pad_to_multiple
+
+    contents = [
+        pad_to_multiple(c[None], MULTIPLE)[0] for c in _images(os.path.join(root, "content"), count, size)
+    ]
+    styles = _images(os.path.join(root, "style"), count, size)
+    codes = [student.style_code(s)[0] for s in styles]
+
+    def taps(image):
+        return [t[0].numpy() for t in student.taps(image[None])]
+
+    def encoder():
+        for image in contents + [pad_to_multiple(s[None], MULTIPLE)[0] for s in styles[: count // 2]]:
+            yield {"image": image[None]}
+
+    def decoder():
+        for i, image in enumerate(contents):
+            t = taps(image)
+            code = codes[i % len(codes)] if i % 4 else style_codes.code_of(t)  # every 4th: alpha 0
+            yield {n: x[None] for n, x in zip(TAP_NAMES, style_codes.restyle(t, code))}
+
+    return {"encoder": encoder, "decoder": decoder}
+
+
+def op_report(buf: bytes) -> dict:
+    """Per builtin op: the dtypes of its first input (the check that MIRROR_PAD stays integer)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    report: dict[str, set] = {}
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
+            dtype = types[graph.tensors[op.inputs[0]].type] if len(op.inputs) else "-"
+            report.setdefault(name, set()).add(dtype)
+    return {k: sorted(v) for k, v in sorted(report.items())}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+def parity(student, lite, size: int = 384, every: int = 1) -> dict:
+    """End-to-end PSNR of the LiteRT pair against Keras float on every dev pair, at alpha 1 and 0."""
+    from tfstyle.images import load_image
+
+    folder = os.path.join(DATA, "dev")
+    contents = [
+        load_image(os.path.join(folder, "content", n), size=size)
+        for n in sorted(os.listdir(os.path.join(folder, "content")))[::every]
+    ]
+    styles = [
+        load_image(os.path.join(folder, "style", n), size=size)
+        for n in sorted(os.listdir(os.path.join(folder, "style")))
+    ]
+    full, zero, code_cos = [], [], []
+    for s in styles:
+        code_k, code_l = student.style_code(s)[0], lite.style_code(s)[0]
+        code_cos.append(float(code_k @ code_l / np.linalg.norm(code_k) / np.linalg.norm(code_l)))
+        for c in contents:
+            full.append(psnr(lite.stylize(c[None], code_l)[0], student.stylize(c[None], code_k)[0]))
+    for c in contents:
+        zero.append(
+            psnr(lite.stylize(c[None], code_l, alpha=0.0)[0], student.stylize(c[None], code_k, alpha=0.0)[0])
+        )
+    return {
+        "psnr_alpha1_mean": float(np.mean(full)),
+        "psnr_alpha1_min": float(np.min(full)),
+        "psnr_alpha0_mean": float(np.mean(zero)),
+        "code_cosine_min": float(np.min(code_cos)),
+        "pairs": len(full),
+    }
+
+
+def restore_run(student, run_dir: str, out: str) -> None:
+    """Load a training run's latest checkpoint into ``student`` and save it as float16 .h5 in ``out``."""
+    from tfstyle._keras import tf
+    from tfstyle.errors import TfstyleError
+    from tfstyle.models.io import save_weights_float16
+
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    if latest is None:
+        raise TfstyleError(f"{run_dir}: no checkpoints to export")
+    tf.train.Checkpoint(encoder=student.encoder, decoder=student.decoder).restore(latest).expect_partial()
+    os.makedirs(out, exist_ok=True)
+    save_weights_float16(student.encoder, os.path.join(out, "student_v2_encoder.h5"))
+    save_weights_float16(student.decoder, os.path.join(out, "student_v2_decoder.h5"))
+    print(f"{latest} -> {out}/student_v2_{{encoder,decoder}}.h5")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tfstyle.assets import (
+        STUDENT_V2_DECODER,
+        STUDENT_V2_DECODER_TFLITE,
+        STUDENT_V2_ENCODER,
+        STUDENT_V2_ENCODER_TFLITE,
+    )
+    from tfstyle.engines.lite_v2 import LiteStudentV2
+    from tfstyle.models.student_v2 import StudentV2
+
+    p = argparse.ArgumentParser(prog="python -m export.student_v2", description=__doc__)
+    p.add_argument("--encoder", default=STUDENT_V2_ENCODER)
+    p.add_argument("--decoder", default=STUDENT_V2_DECODER)
+    p.add_argument("--out", default="export/out")
+    p.add_argument("--calibration", type=int, default=32, help="train images per role")
+    p.add_argument("--size", type=int, default=384)
+    p.add_argument("--every", type=int, default=1, help="parity on every N-th dev content (all styles)")
+    p.add_argument(
+        "--from-run",
+        help="a training --out folder: convert its latest checkpoint (also saved as .h5 in --out)",
+    )
+    p.add_argument("--ship", action="store_true", help="copy the INT8 pair into tfstyle/assets")
+    args = p.parse_args(argv)
+    if args.from_run:
+        student = StudentV2(None, None)
+        restore_run(student, args.from_run, args.out)
+    else:
+        student = StudentV2(args.encoder, args.decoder)
+    calib = calibration_sets(student, os.path.join(DATA, "train"), args.calibration, args.size)
+    os.makedirs(args.out, exist_ok=True)
+    paths, ops = {}, {}
+    for role, model, variant in (
+        ("encoder", student.encoder, "float32"),
+        ("encoder", student.encoder, "int8"),
+        ("decoder", student.decoder, "int8"),
+    ):
+        buf = convert(model, role, calib[role], variant)
+        key = f"{role}_{variant}"
+        paths[key] = os.path.join(args.out, f"student_v2_{key}.tflite")
+        with atomic_path(paths[key]) as tmp, open(tmp, "wb") as fh:
+            fh.write(buf)
+        ops[key] = op_report(buf)
+        print(f"{paths[key]}: {len(buf) / 1e6:.3f} MB, ops {json.dumps(ops[key])}")
+    report = {"ops": ops, "bytes": {k: os.path.getsize(p) for k, p in paths.items()}, "parity": {}}
+    for encoder in ("encoder_float32", "encoder_int8"):
+        lite = LiteStudentV2(paths[encoder], paths["decoder_int8"])
+        report["parity"][f"{encoder}+decoder_int8"] = result = parity(student, lite, args.size, args.every)
+        print(encoder, "+ decoder_int8:", json.dumps(result))
+    with atomic_path(os.path.join(args.out, "student_v2_parity.json")) as tmp, open(tmp, "w") as fh:
+        json.dump(report, fh, indent=1)
+    if args.ship:
+        for key, dst in (
+            ("encoder_float32", STUDENT_V2_ENCODER_TFLITE),
+            ("decoder_int8", STUDENT_V2_DECODER_TFLITE),
+        ):
+            shutil.copyfile(paths[key], dst)
+            print(f"shipped {dst}")
+    return 0
+
+
+if __name__ == "__main__":
+    from tfstyle.errors import guarded
+
+    raise SystemExit(guarded("export", main))

@@ -1,0 +1,206 @@
+"""Student v2: computed style code, reflection-padded encoder, alpha 0, blends, INT8 export, engines,
+and a short resumable training run. Untrained (seeded) weights: every check is a property that does
+not depend on training."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="module")
+def v2_weights(tmp_path_factory) -> tuple[str, str]:
+    from tfstyle._keras import keras
+    from tfstyle.models import student_v2 as S
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("student_v2")
+    paths = str(folder / "encoder.h5"), str(folder / "decoder.h5")
+    S.build_encoder(imagenet=True).save_weights(paths[0])
+    S.build_decoder().save_weights(paths[1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def v2(v2_weights):
+    from tfstyle.models.student_v2 import StudentV2
+
+    return StudentV2(*v2_weights)
+
+
+def _image(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(6 * x + seed), np.cos(5 * y), x * y], -1) * 0.4 + 0.5
+    return np.clip(base + 0.05 * rng.standard_normal((h, w, 3)), 0, 1).astype(np.float32)
+
+
+def test_encoder_is_mobilenet_inside_and_reflects_at_the_border(v2):
+    """Away from the border the rebuilt encoder is ImageNet MobileNetV2; at the border it reflects
+    (a constant image gives constant taps: zero padding would paint a frame into them)."""
+    from tfstyle import weights as W
+    from tfstyle._keras import keras
+    from tfstyle.models.student_v2 import TAPS, build_encoder
+
+    enc = build_encoder(imagenet=True)
+    source = W.load_application(
+        W.MOBILENET_V2_035,
+        lambda w: keras.applications.MobileNetV2(
+            alpha=0.35, include_top=False, weights=w, input_shape=(None, None, 3)
+        ),
+    )
+    ref = keras.Model(source.input, [source.get_layer(t).output for t in TAPS])
+    x = _image(1, 128, 128)[None]
+    for ours, theirs in zip(enc(x)[1:], ref(x * 2 - 1)):  # the border reaches 5 cells into the 1/8 tap
+        np.testing.assert_allclose(ours.numpy()[:, 6:-6, 6:-6], theirs.numpy()[:, 6:-6, 6:-6], atol=1e-4)
+    flat = np.full((1, 32, 32, 3), 0.4, np.float32)
+    for tap in enc(flat):
+        tap = tap.numpy()
+        assert np.ptp(tap, axis=(1, 2)).max() < 1e-4
+
+
+def test_numpy_codes_match_the_trained_math(v2):
+    from tfstyle import style_codes
+    from tfstyle._keras import tf
+    from tfstyle.models.student_v2 import TAP_CHANNELS, code_from_taps, restyle
+
+    taps = v2.taps(_image(2)[None])
+    code_tf = code_from_taps(taps).numpy()[0]
+    np_taps = [t.numpy()[0] for t in taps]
+    np.testing.assert_allclose(style_codes.code_of(np_taps), code_tf, rtol=1e-4, atol=1e-4)
+    other = v2.style_code(_image(3))[0]
+    ours = style_codes.restyle(np_taps, other)
+    theirs = restyle(taps, tf.constant(other[None]))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b.numpy()[0], rtol=1e-3, atol=1e-3)
+    assert other.shape == (2 * sum(TAP_CHANNELS),)
+
+
+def test_alpha_zero_decodes_the_content_own_features_and_strength_is_linear(v2):
+    content, style = _image(4), _image(5)
+    code = v2.style_code(style)[0]
+    own = v2.style_code(content)[0]
+    zero = v2.stylize(content[None], code, alpha=0.0)[0]
+    taps = v2.taps(content[None])
+    plain = np.clip(v2.decoder(taps).numpy()[0], 0, 1)  # no AdaIN at all: the reconstruction path
+    np.testing.assert_allclose(zero, plain, atol=2e-3)
+    half = v2.stylize(content[None], code, alpha=0.5)[0]
+    np.testing.assert_allclose(half, v2.stylize(content[None], 0.5 * code + 0.5 * own)[0], atol=1e-4)
+    assert not np.allclose(v2.stylize(content[None], code)[0], zero, atol=1e-3)
+
+
+def test_engines_are_registered_and_a_missing_file_is_one_line(tmp_path):
+    from tfstyle.engines import ENGINES
+
+    assert {"student", "tflite", "student_v2", "tflite_v2"} <= set(ENGINES)
+    content = tmp_path / "c.png"
+    from tfstyle.images import save_image
+
+    save_image(str(content), _image(6))
+    env = dict(os.environ, TFSTYLE_TFLITE_V2_ENCODER=str(tmp_path / "missing.tflite"))
+    cmd = [sys.executable, "-m", "tfstyle.cli", "stylize", str(content), "--style", str(content)]
+    cmd += ["--model", "tflite_v2", "-o", str(tmp_path / "o.png")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "missing.tflite" in lines[0] and "not found" in lines[0]
+
+
+def test_student_v2_engine_blends_and_tiles(v2):
+    from tfstyle import stylize
+    from tfstyle.engines.student_v2 import StudentV2Engine
+
+    engine = StudentV2Engine(model=v2)
+    content, a, b = _image(7), _image(8), _image(9)
+    out = stylize(content, [a, b], weights=[3.0, 1.0], engine=engine)
+    code = 0.75 * v2.style_code(a)[0] + 0.25 * v2.style_code(b)[0]  # styles at the content's size
+    np.testing.assert_allclose(out, v2.stylize(content[None], code)[0], atol=2e-3)
+    assert out.shape == content.shape and 0.0 <= out.min() and out.max() <= 1.0
+    tiled = stylize(content, a, engine=engine, tile=32, overlap=8)
+    assert tiled.shape == content.shape
+
+
+@pytest.fixture(scope="module")
+def v2_tflite(v2, tmp_path_factory):
+    """The INT8 pair, calibrated on a few synthetic images (parity is judged on the dev set in reports)."""
+    from export import student_v2 as X
+    from tfstyle import style_codes
+    from tfstyle.models.student_v2 import TAP_NAMES
+
+    contents = [_image(10 + i, 64, 64) for i in range(4)]
+    codes = [v2.style_code(_image(20 + i, 64, 64))[0] for i in range(4)]
+
+    def encoder():
+        for c in contents:
+            yield {"image": c[None]}
+
+    def decoder():
+        for i, c in enumerate(contents):
+            taps = [t.numpy()[0] for t in v2.taps(c[None])]
+            code = codes[i] if i % 2 else style_codes.code_of(taps)
+            yield {n: x[None] for n, x in zip(TAP_NAMES, style_codes.restyle(taps, code))}
+
+    folder = tmp_path_factory.mktemp("v2_tflite")
+    paths, ops = [], []
+    for role, model, calib in (("encoder", v2.encoder, encoder), ("decoder", v2.decoder, decoder)):
+        buf = X.convert(model, role, calib)
+        path = folder / f"{role}.tflite"
+        path.write_bytes(buf)
+        paths.append(str(path))
+        ops.append(X.op_report(buf))
+    return paths, ops
+
+
+def test_int8_export_keeps_padding_integer_and_runs_without_tensorflow(v2, v2_tflite):
+    from export.student_v2 import psnr
+    from tfstyle.engines.lite_v2 import LiteStudentV2
+
+    (enc_path, dec_path), ops = v2_tflite
+    for report in ops:
+        assert report["MIRROR_PAD"] == ["INT8"]
+        assert report["CONV_2D"] == ["INT8"]
+    assert all(os.path.getsize(p) < 1.2e6 for p in (enc_path, dec_path))
+    lite = LiteStudentV2(enc_path, dec_path)
+    content, style = _image(30, 64, 64), _image(31, 64, 64)
+    code_l, code_k = lite.style_code(style)[0], v2.style_code(style)[0]
+    assert code_l @ code_k / np.linalg.norm(code_l) / np.linalg.norm(code_k) > 0.99
+    assert lite.style_code(style) is not None and len(lite._cache) == 1  # cached per style
+    out_l = lite.stylize(content[None], code_l)[0]
+    assert out_l.shape == content.shape
+    assert psnr(out_l, v2.stylize(content[None], code_k)[0]) > 20.0
+    # the runtime path imports no TensorFlow
+    code = (
+        "import sys, numpy as np; from tfstyle.engines.lite_v2 import LiteStudentV2; "
+        f"m = LiteStudentV2({enc_path!r}, {dec_path!r}); "
+        "x = np.full((1, 40, 24, 3), 0.5, np.float32); "
+        "print(m.stylize(x, m.style_code(x[0])[0], alpha=0.3).shape, 'tensorflow' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert proc.stdout.split()[-1] == "False" and "(1, 40, 24, 3)" in proc.stdout
+
+
+def test_training_builds_its_bank_trains_and_resumes(tmp_path, data_dir):
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    base = [sys.executable, "-m", "training.student_v2", "--out", str(out), "--bank", "8", "--crop", "32"]
+    base += ["--batch", "2", "--checkpoint-every", "1", "--sample-every", "100", "--quiet"]
+    first = subprocess.run([*base, "--steps", "1"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    chunks = sorted((out / "bank").glob("chunk_*.npz"))
+    assert len(chunks) == 1
+    bank = np.load(chunks[0])
+    assert bank["teacher"].shape == (8, 32, 32, 3) and bank["target"].shape == (8, 4, 4, 512)
+    assert bank["std_relu1_1"].shape == (8, 64) and (bank["std_relu1_1"] > 0).all()
+    second = subprocess.run([*base, "--steps", "2"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "student_v2: step 2" in second.stdout
+    assert (out / "student_v2_encoder.h5").is_file() and (out / "student_v2_decoder.h5").is_file()

@@ -1,0 +1,60 @@
+"""Student v2 style codes in NumPy (no TensorFlow): the AdaIN statistics the LiteRT runtime keeps
+in float between the INT8 encoder and decoder.
+
+A code is the per-channel (mean, std) of each encoder tap, concatenated; the same math as
+:func:`tfstyle.models.student_v2.code_from_taps` and :func:`~tfstyle.models.student_v2.restyle`
+(which training differentiates through), checked equal in tests/test_student_v2.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+EPS = 1e-5  # as tfstyle.ops.EPS
+
+
+def tap_stats(tap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[H, W, C] -> per-channel mean and std (float64 sums: a 192 x 192 tap loses nothing)."""
+    flat = np.asarray(tap, np.float64).reshape(-1, tap.shape[-1])
+    mean = flat.mean(0)
+    return mean, np.sqrt(((flat - mean) ** 2).mean(0) + EPS)
+
+
+def code_of(taps: Sequence[np.ndarray]) -> np.ndarray:
+    """One image's taps ([H, W, C] each) -> its code [sum 2C] (float32)."""
+    parts = []
+    for tap in taps:
+        parts += list(tap_stats(tap))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def split(code: np.ndarray, channels: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A code -> per tap (mean, std); a code of the wrong length is a ValueError."""
+    code = np.asarray(code, np.float32)
+    if code.shape != (2 * sum(channels),):
+        raise ValueError(f"style code of shape {code.shape}, expected ({2 * sum(channels)},)")
+    out, start = [], 0
+    for c in channels:
+        out.append((code[start : start + c], code[start + c : start + 2 * c]))
+        start += 2 * c
+    return out
+
+
+def restyle(taps: Sequence[np.ndarray], code: np.ndarray) -> list[np.ndarray]:
+    """AdaIN of each tap by the code: the tap's own statistics replaced by the code's."""
+    out = []
+    for tap, (mean, std) in zip(taps, split(code, [t.shape[-1] for t in taps])):
+        own_mean, own_std = tap_stats(tap)
+        scale = std / own_std
+        out.append((tap * scale + (mean - own_mean * scale)).astype(np.float32))
+    return out
+
+
+def mix(code: np.ndarray, own: np.ndarray, alpha: float) -> np.ndarray:
+    """Strength, linear in the code: alpha 0 is the content's own code (the content comes back)."""
+    alpha = float(alpha)
+    return (alpha * np.asarray(code, np.float32) + (1.0 - alpha) * np.asarray(own, np.float32)).astype(
+        np.float32
+    )
