@@ -11,3 +11,12 @@ STUDENT_PREDICTOR = os.path.join(ASSETS, "student_predictor.h5")
 STUDENT_TRANSFORMER = os.path.join(ASSETS, "student_transformer.h5")
 STUDENT_PREDICTOR_TFLITE = os.path.join(ASSETS, "student_predictor_int8.tflite")
 STUDENT_TRANSFORMER_TFLITE = os.path.join(ASSETS, "student_transformer_int8.tflite")
+
+MULTILEVEL_DECODERS = {
+    "relu1_1": os.path.join(ASSETS, "decoder_relu1_1.h5"),
+    "relu2_1": os.path.join(ASSETS, "decoder_relu2_1.h5"),
+    "relu3_1": os.path.join(ASSETS, "decoder_relu3_1.h5"),
+    "relu4_1": TEACHER_DECODER,
+}
+"""Reconstruction decoders of the multi-level teacher; its relu4_1 level is the AdaIN teacher's decoder
+(same layers, trained with a reconstruction term; see docs/MODELS.md)."""

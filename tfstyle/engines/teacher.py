@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tfstyle import tiling
+from tfstyle.assets import MULTILEVEL_DECODERS
 from tfstyle.assets import TEACHER_DECODER as _DEFAULT_TEACHER_DECODER
 from tfstyle.engines.base import LEVELS, Region, StylizeConfig
 from tfstyle.errors import TfstyleError, WeightsError, require
@@ -48,10 +49,10 @@ def _load_teacher(path: str):
 
 
 @functools.lru_cache(maxsize=1)
-def _load_multilevel():
+def _load_multilevel(paths: tuple[tuple[str, str], ...]):
     from tfstyle.models.multilevel import MultilevelTeacher
 
-    return MultilevelTeacher()
+    return MultilevelTeacher(dict(paths))
 
 
 def teacher_decoder_path() -> str:
@@ -95,12 +96,14 @@ class TeacherEngine:
             self._teacher = _load_teacher(self.decoder_path)
         return self._teacher
 
+    def multilevel_paths(self) -> dict[str, str]:
+        """The shipped reconstruction decoders; relu4_1 is this engine's AdaIN decoder."""
+        return {**MULTILEVEL_DECODERS, "relu4_1": self.decoder_path}
+
     def _check_multilevel(self) -> None:
         if self._multilevel is not None:
             return
-        from tfstyle.models.multilevel import default_decoder_paths
-
-        for level, path in default_decoder_paths().items():
+        for level, path in self.multilevel_paths().items():
             if not os.path.isfile(path):
                 raise WeightsError(
                     f"{path}: {level} reconstruction decoder not found (train it with "
@@ -112,7 +115,7 @@ class TeacherEngine:
         """The multi-level teacher (:class:`tfstyle.models.multilevel.MultilevelTeacher`), built once."""
         if self._multilevel is None:
             self._check_multilevel()
-            self._multilevel = _load_multilevel()
+            self._multilevel = _load_multilevel(tuple(sorted(self.multilevel_paths().items())))
         return self._multilevel
 
     def multilevel_code(self, style: np.ndarray):

@@ -16,7 +16,7 @@ import os
 
 from tfstyle import losses
 from tfstyle._keras import keras, tf
-from tfstyle.assets import ASSETS
+from tfstyle.assets import ASSETS, MULTILEVEL_DECODERS
 from tfstyle.features import build_vgg19
 from tfstyle.models.layers import ReflectionPad2D
 
@@ -46,8 +46,13 @@ def check_level(level: str) -> str:
 
 
 def decoder_asset(level: str) -> str:
-    """Where the shipped float16 decoder of ``level`` lives (``tfstyle/assets/decoder_relu3_1.h5``)."""
+    """Where ``python -m training.decoders --ship`` puts the decoder of ``level``."""
     return os.path.join(ASSETS, f"decoder_{check_level(level)}.h5")
+
+
+def shipped_decoders() -> dict[str, str]:
+    """The decoders the multi-level teacher loads by default (relu4_1: the AdaIN teacher's)."""
+    return dict(MULTILEVEL_DECODERS)
 
 
 def build_level_decoder(level: str, name: str | None = None) -> keras.Model:

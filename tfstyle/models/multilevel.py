@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfstyle._keras import tf
-from tfstyle.assets import TEACHER_DECODER
 from tfstyle.features import build_vgg19
 from tfstyle.models.decoders import (
     CHANNELS,
@@ -31,20 +30,12 @@ from tfstyle.models.decoders import (
     build_level_decoder,
     build_level_encoder,
     check_level,
-    decoder_asset,
+    shipped_decoders,
 )
 from tfstyle.ops import EPS
 
 WCT_EPS = 1e-5
 _CHUNK = 1 << 16  # rows per float64 block when summing moments (bounded memory at relu1_1)
-
-
-def default_decoder_paths() -> dict[str, str]:
-    """Shipped decoders; ``relu4_1`` is the AdaIN teacher's decoder (same layers, trained with a
-    reconstruction term, and it reconstructs as well as a relu4_1 decoder trained on this CPU would)."""
-    paths = {level: decoder_asset(level) for level in LEVELS}
-    paths["relu4_1"] = TEACHER_DECODER
-    return paths
 
 
 @dataclass
@@ -85,7 +76,7 @@ class MultilevelTeacher:
     """Per-level encoders and decoders; images in and out are numpy H x W x 3 in [0, 1]."""
 
     def __init__(self, decoders: Mapping[str, str | None] | None = None):
-        paths = default_decoder_paths() if decoders is None else dict(decoders)
+        paths = shipped_decoders() if decoders is None else dict(decoders)
         self.style_encoder = build_vgg19(LEVELS, name="multilevel_style_encoder")
         self.encoders = {level: build_level_encoder(level) for level in LEVELS}
         self.decoders = {level: build_level_decoder(level) for level in LEVELS}
