@@ -49,13 +49,13 @@ class LevelStats:
 
     @staticmethod
     def from_features(flat: np.ndarray, eps: float = EPS, wct_eps: float = WCT_EPS) -> LevelStats:
-        """Statistics of ``flat`` ([N, C] features), summed in float64 blocks."""
+        """Statistics of ``flat`` ([N, C] features)."""
         n, c = flat.shape
         s1, s2 = np.zeros(c), np.zeros((c, c))
-        for i in range(0, n, _CHUNK):
-            block = flat[i : i + _CHUNK].astype(np.float64)
-            s1 += block.sum(0)
-            s2 += block.T @ block
+        for i in range(0, n, _CHUNK):  # float32 BLAS per block, float64 across blocks
+            block = np.asarray(flat[i : i + _CHUNK], np.float32)
+            s1 += block.sum(0, dtype=np.float64)
+            s2 += (block.T @ block).astype(np.float64)
         mean = s1 / n
         second = s2 / n - np.outer(mean, mean)  # population covariance
         std = np.sqrt(np.maximum(np.diag(second), 0.0) + eps)  # as tfstyle.ops.mean_std
