@@ -1,12 +1,12 @@
 """Teacher v2 (multi-level, universal style transfer) against the old AdaIN teacher and Magenta INT8.
 
-python -m benchmarks.teacher_v2 sweep --every 2 --methods adain,magenta,ml:1,1,1,0:wct   # tuning
-python -m benchmarks.teacher_v2 report --methods adain,magenta,ml:1,1,1,0:wct            # docs/quality
-python -m benchmarks.teacher_v2 speed                                                      # time + peak RSS
+python -m benchmarks.teacher_v2 sweep --every 4 --per-style --methods "magenta@1;ml:1,1,1,0:wct@0.8,1"
+python -m benchmarks.teacher_v2 report --every 4 --methods "magenta;adain;ml:1,1,1,0:wct"   # docs/quality
+python -m benchmarks.teacher_v2 speed --methods "adain;ml:1,1,1,0:wct"                    # time + peak RSS
 
 Methods: ``adain`` (the shipped teacher, ``--method adain``), ``magenta`` (INT8, its own strength),
 ``ml:W1,W2,W3,W4:M`` (``--method multilevel``, level weights relu1_1..relu4_1, M one transform for
-every level or four comma-separated). Renders and scores go through :mod:`benchmarks.sweep`
+every level or four comma-separated); ``SPEC@0.6,1`` gives a method its own alphas. Renders and scores go through :mod:`benchmarks.sweep`
 (cached per method, alpha and pair under ``--out``), so adding one setting scores only that one.
 """
 
@@ -55,14 +55,27 @@ def per_pair(out: str, method: str, alpha: float, pairs, key: str) -> list[float
     return [cache[f"{method}|{alpha:g}|{stem(c)}__{stem(s)}"][key] for c, s in pairs]
 
 
-def run_sweep(args) -> dict:
-    names = [parse_method(s)[0] for s in args.methods.split(";")]
-    alphas = [float(a) for a in args.alphas.split(",")]
+def split_spec(spec: str, default_alphas: str) -> tuple[str, list[float]]:
+    """``ml:1,1,1,0:wct@0.6,1`` -> (method spec, its alphas); without ``@`` the default alphas."""
+    method, _, alphas = spec.partition("@")
+    return method, [float(a) for a in (alphas or default_alphas).split(",")]
+
+
+def pairs_for(args) -> list[tuple[str, str]]:
     pairs = sweep.dev_pairs(args.every)
-    table = sweep.run(methods_for(args.methods.split(";")), alphas, args.size, pairs, args.out)
+    return sweep.one_per_style(pairs) if args.per_style else pairs
+
+
+def run_sweep(args) -> dict:
+    """Each method at its own alphas (scores cached in ``--out``); prints the read-out at Magenta's SSIM."""
+    pairs = pairs_for(args)
+    table: dict = {}
+    for spec in args.methods.split(";"):
+        method, alphas = split_spec(spec, args.alphas)
+        table.update(sweep.run(methods_for([method]), alphas, args.size, pairs, args.out))
     if sweep.REFERENCE in table:
         print(sweep.read_table(table)[1])
-    print(sweep.sweep_table({n: table[n] for n in names}))
+    print(sweep.sweep_table(table))
     return table
 
 
@@ -135,12 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--alphas", default="0.4,0.6,0.8,1")
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--every", type=int, default=1, help="every N-th dev content (all styles)")
+    p.add_argument("--per-style", action="store_true", help="only one of those pairs per style (tuning)")
     p.add_argument("--out", default="runs/sweep_teacher_v2")
     p.add_argument("--report", default="docs/quality/teacher_v2_sweep.md")
     p.add_argument("--img-dir", default="docs/img")
     args = p.parse_args(argv)
     if args.what == "speed":
-        print(speed(args.methods.split(";")))
+        print(speed([split_spec(m, args.alphas)[0] for m in args.methods.split(";")]))
         return 0
     table = run_sweep(args)
     if args.what == "report":
