@@ -14,7 +14,7 @@ from tfstyle.commands._common import (
     parse_weights,
     progress,
 )
-from tfstyle.engines.base import DEFAULT_LEVEL_METHODS, DEFAULT_LEVEL_WEIGHTS, METHODS, StylizeConfig
+from tfstyle.engines.base import DEFAULT_LEVEL_METHODS, DEFAULT_LEVEL_WEIGHTS, METHODS, TEACHER_METHOD
 from tfstyle.errors import InputError, TfstyleError
 
 EPILOG = """\
@@ -54,8 +54,9 @@ def register(sub) -> None:
     p.add_argument(
         "--method",
         choices=METHODS,
-        default=StylizeConfig.method,
-        help="teacher feature transform: adain/wct at relu4_1, or multilevel (relu4_1 .. relu1_1)",
+        default=None,
+        help=f"teacher feature transform: adain/wct at relu4_1, or multilevel (relu4_1 .. relu1_1); "
+        f"default {TEACHER_METHOD}",
     )
     p.add_argument(
         "--level-weights",

@@ -30,6 +30,8 @@ STYLE_MAX = 1024
 
 MIN_SIDE = 16
 METHODS = ("adain", "wct", "multilevel")
+TEACHER_METHOD = "adain"
+"""The teacher's transform when ``StylizeConfig.method`` is None (the default)."""
 LEVELS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 """Levels of the multi-level teacher, in the order ``--level-weights``/``--level-methods`` list them."""
 LEVEL_METHODS = ("wct", "adain")
@@ -60,7 +62,7 @@ class StylizeConfig:
     size: int | None = None  # long side of the content in px; None keeps it
     style_size: int | None = None  # long side of the styles; None = content's, at most STYLE_MAX
     preserve_color: str = "none"  # "none", "luminance" or "histogram"
-    method: str = "adain"  # "adain", "wct" or "multilevel" (teacher only)
+    method: str | None = None  # "adain", "wct" or "multilevel" (teacher); None: the engine's default
     # multilevel: each level's strength (relu1_1..relu4_1, times alpha; 0 skips the level) and transform
     level_weights: tuple[float, ...] = DEFAULT_LEVEL_WEIGHTS
     level_methods: tuple[str, ...] = DEFAULT_LEVEL_METHODS
@@ -81,7 +83,7 @@ class StylizeConfig:
             if value is not None and int(value) < MIN_SIDE:
                 raise TfstyleError(f"{name} must be at least {MIN_SIDE} px, not {value}")
         check_mode(self.preserve_color)
-        if self.method not in METHODS:
+        if self.method is not None and self.method not in METHODS:
             raise TfstyleError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         self.level_weights = parse_level_weights(self.level_weights)
         self.level_methods = parse_level_methods(self.level_methods)

@@ -29,10 +29,10 @@ import numpy as np
 from tfstyle import tiling
 from tfstyle.assets import MULTILEVEL_DECODERS
 from tfstyle.assets import TEACHER_DECODER as _DEFAULT_TEACHER_DECODER
-from tfstyle.engines.base import LEVELS, Region, StylizeConfig
+from tfstyle.engines.base import LEVELS, TEACHER_METHOD, Region, StylizeConfig
 from tfstyle.errors import TfstyleError, WeightsError, require
 
-__all__ = ["FEATURE_CACHE_BYTES", "TeacherEngine", "render_level", "teacher_decoder_path"]
+__all__ = ["FEATURE_CACHE_BYTES", "TeacherEngine", "method_of", "render_level", "teacher_decoder_path"]
 
 FEATURE_CACHE_BYTES = 256 << 20
 """Pass-1 features kept for pass 2 up to this size; beyond it tiles are encoded again."""
@@ -53,6 +53,11 @@ def _load_multilevel(paths: tuple[tuple[str, str], ...]):
     from tfstyle.models.multilevel import MultilevelTeacher
 
     return MultilevelTeacher(dict(paths))
+
+
+def method_of(config: StylizeConfig) -> str:
+    """The teacher's transform for ``config``: its ``method``, or :data:`TEACHER_METHOD` when None."""
+    return config.method or TEACHER_METHOD
 
 
 def teacher_decoder_path() -> str:
@@ -77,9 +82,9 @@ class TeacherEngine:
         return os.path.abspath(self._decoder or teacher_decoder_path())
 
     def check(self, config: StylizeConfig) -> None:
-        if self._teacher is None or (config.method == "multilevel" and self._multilevel is None):
+        if self._teacher is None or (method_of(config) == "multilevel" and self._multilevel is None):
             require("tensorflow", "the teacher engine")
-        if config.method == "multilevel":
+        if method_of(config) == "multilevel":
             self._check_multilevel()
             return
         path = self.decoder_path
@@ -134,10 +139,10 @@ class TeacherEngine:
     def style_code(self, style: np.ndarray, config: StylizeConfig):
         from tfstyle._keras import tf
 
-        if config.method == "multilevel":
+        if method_of(config) == "multilevel":
             return self.multilevel_code(style)
         image = tf.constant(np.asarray(style, np.float32)[None])
-        return self.teacher.style_code(image, with_features=config.method == "wct")
+        return self.teacher.style_code(image, with_features=method_of(config) == "wct")
 
     def blend(self, codes, weights):
         from tfstyle.models.teacher import StyleCode
@@ -147,11 +152,11 @@ class TeacherEngine:
         return codes[0] if len(codes) == 1 else StyleCode.blend(codes, weights)
 
     def stylize_tile(self, tile: np.ndarray, code, config: StylizeConfig) -> np.ndarray:
-        if config.method == "multilevel":
+        if method_of(config) == "multilevel":
             codes, weights = (code.codes, code.weights) if isinstance(code, _Blend) else ([code], [1.0])
             tile = np.asarray(tile, np.float32)
             return self._render_multilevel(tile, [Region(None, codes, weights)], config, None, None)
-        out = self.teacher.stylize(np.asarray(tile, np.float32)[None], code, config.alpha, config.method)
+        out = self.teacher.stylize(np.asarray(tile, np.float32)[None], code, config.alpha, method_of(config))
         return out[0].numpy()
 
     # -- feature-level rendering with global statistics
@@ -179,11 +184,12 @@ class TeacherEngine:
         plan: tiling.TilePlan | None = None,
         callback: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        if config.method == "multilevel":
+        method = method_of(config)
+        if method == "multilevel":
             out = self._render_multilevel(content, regions, config, plan, callback)
         else:
             coder = _Coder(self.encode, self.decode, self.multiple, 512)
-            out = render_level(coder, content, regions, config.method, float(config.alpha), plan, callback)
+            out = render_level(coder, content, regions, method, float(config.alpha), plan, callback)
         if rest is not None:  # unstyled pixels are the content itself, not its reconstruction
             out *= 1.0 - rest[..., None]
             out += rest[..., None] * content
