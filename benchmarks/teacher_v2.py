@@ -66,9 +66,26 @@ def pairs_for(args) -> list[tuple[str, str]]:
     return sweep.one_per_style(pairs) if args.per_style else pairs
 
 
+def merge_into(src: str, out: str) -> None:
+    """Scores and images of a sweep run in another folder (parallel runs) into ``out``'s cache."""
+    import shutil
+
+    from tfstyle.files import write_text
+
+    path = os.path.join(out, "scores.json")
+    cache = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
+    cache.update(json.load(open(os.path.join(src, "scores.json"), encoding="utf-8")))
+    for method in os.listdir(src):
+        if os.path.isdir(os.path.join(src, method)):
+            shutil.copytree(os.path.join(src, method), os.path.join(out, method), dirs_exist_ok=True)
+    write_text(path, json.dumps(cache, indent=0, sort_keys=True))
+
+
 def run_sweep(args) -> dict:
     """Each method at its own alphas (scores cached in ``--out``); prints the read-out at Magenta's SSIM."""
     pairs = pairs_for(args)
+    for src in filter(None, args.merge.split(",")):
+        merge_into(src, args.out)
     table: dict = {}
     for spec in args.methods.split(";"):
         method, alphas = split_spec(spec, args.alphas)
@@ -150,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1, help="every N-th dev content (all styles)")
     p.add_argument("--per-style", action="store_true", help="only one of those pairs per style (tuning)")
     p.add_argument("--out", default="runs/sweep_teacher_v2")
+    p.add_argument("--merge", default="", help="','-separated sweep folders of parallel runs to merge first")
     p.add_argument("--report", default="docs/quality/teacher_v2_sweep.md")
     p.add_argument("--img-dir", default="docs/img")
     args = p.parse_args(argv)
