@@ -119,13 +119,13 @@ SPEED_CASES = (
 )
 
 
-def speed(specs: Sequence[str]) -> str:
+def speed(specs: Sequence[str], sides: Sequence[int] = (512, 1024, 4000)) -> str:
     """Time and peak RSS of each method in a fresh process per case (one warm-up call first)."""
     content, style = os.path.join(DEV_C, "kodim01.png"), os.path.join(DEV_S, "udnie.jpg")
     rows = []
     for spec in specs:
         name, options = parse_method(spec)
-        for label, h, w, tile in SPEED_CASES:
+        for label, h, w, tile in [c for c in SPEED_CASES if c[2] in sides]:
             load = open("/proc/loadavg", encoding="utf-8").read().split()[0]
             proc = subprocess.run(
                 [
@@ -167,12 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1, help="every N-th dev content (all styles)")
     p.add_argument("--per-style", action="store_true", help="only one of those pairs per style (tuning)")
     p.add_argument("--out", default="runs/sweep_teacher_v2")
+    p.add_argument("--sides", default="512,1024,4000", help="speed: content widths to time")
     p.add_argument("--merge", default="", help="','-separated sweep folders of parallel runs to merge first")
     p.add_argument("--report", default="docs/quality/teacher_v2_sweep.md")
     p.add_argument("--img-dir", default="docs/img")
     args = p.parse_args(argv)
     if args.what == "speed":
-        print(speed([split_spec(m, args.alphas)[0] for m in args.methods.split(";")]))
+        specs = [split_spec(m, args.alphas)[0] for m in args.methods.split(";")]
+        print(speed(specs, [int(x) for x in args.sides.split(",")]))
         return 0
     table = run_sweep(args)
     if args.what == "report":
