@@ -86,9 +86,18 @@ def run_sweep(args) -> dict:
     pairs = pairs_for(args)
     for src in filter(None, args.merge.split(",")):
         merge_into(src, args.out)
+    specs = [split_spec(spec, args.alphas) for spec in args.methods.split(";")]
+    if args.scored_only:  # the pairs every method has already been scored on (no rendering)
+        path = os.path.join(args.out, "scores.json")
+        cache = json.load(open(path, encoding="utf-8")) if os.path.exists(path) else {}
+        keys = [(parse_method(m)[0], a) for m, alphas in specs for a in alphas]
+        pairs = [(c, s) for c, s in pairs if all(f"{n}|{a:g}|{stem(c)}__{stem(s)}" in cache for n, a in keys)]
+        print(
+            f"{len(pairs)} pairs scored for every method: {', '.join(stem(c) + '__' + stem(s) for c, s in pairs)}"
+        )
+    args.pairs = pairs
     table: dict = {}
-    for spec in args.methods.split(";"):
-        method, alphas = split_spec(spec, args.alphas)
+    for method, alphas in specs:
         table.update(sweep.run(methods_for([method]), alphas, args.size, pairs, args.out))
     if sweep.REFERENCE in table:
         print(sweep.read_table(table)[1])
@@ -168,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--per-style", action="store_true", help="only one of those pairs per style (tuning)")
     p.add_argument("--out", default="runs/sweep_teacher_v2")
     p.add_argument("--sides", default="512,1024,4000", help="speed: content widths to time")
+    p.add_argument("--scored-only", action="store_true", help="report only pairs every method has scores for")
     p.add_argument("--merge", default="", help="','-separated sweep folders of parallel runs to merge first")
     p.add_argument("--report", default="docs/quality/teacher_v2_sweep.md")
     p.add_argument("--img-dir", default="docs/img")
@@ -178,9 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     table = run_sweep(args)
     if args.what == "report":
-        pairs = sweep.dev_pairs(args.every)
         sweep.report(
-            table, args.out, pairs, args.size, args.report, args.img_dir, "Teacher v2: strength sweep"
+            table, args.out, args.pairs, args.size, args.report, args.img_dir, "Teacher v2: strength sweep"
         )
     return 0
 

@@ -156,18 +156,18 @@ def test_masks_and_blends_work_through_the_cascade(engine, images):
     assert np.abs(mixed - only_a).mean() > 0.01
 
 
-def test_tiles_use_global_statistics(engine, data_dir):
-    """Tiled and whole agree up to the decoders' tile borders. (WCT needs more feature positions than
-    channels: at relu4_1 that is images above about 200 px, so AdaIN there on this small image.)"""
+def test_tiles_use_global_statistics(engine, images):
+    """Tiled and whole agree up to the decoders' tile borders. On images this small the deep levels'
+    decoders see mostly border (a 48 px tile is 6 relu4_1 cells), so the check runs relu1_1-relu2_1;
+    relu1_1 alone agrees to 1e-6, relu2_1 alone to about 0.03 (measured)."""
     from tfstyle.driver import stylize
-    from tfstyle.images import load_image, resize_to
 
-    content = resize_to(load_image(data_dir / "dev" / "content" / "kodim01.png"), (96, 128))
-    style = load_image(data_dir / "dev" / "style" / "la_muse.jpg", size=96)
-    options = {"method": "multilevel", "level_methods": ("wct", "wct", "wct", "adain")}
+    content, style, _ = images
+    options = {"method": "multilevel", "level_weights": (1, 1, 0, 0)}
     whole = stylize(content, style, engine=engine, tile=0, **options)
-    tiled = stylize(content, style, engine=engine, tile=64, overlap=16, **options)
+    tiled = stylize(content, style, engine=engine, tile=48, overlap=16, **options)
     assert np.abs(whole - tiled).mean() < 0.05
+    assert np.abs(whole - content).mean() > 0.05
 
 
 def test_style_statistics_are_computed_once_per_style(engine, images):
