@@ -60,6 +60,9 @@ bench: ## phone-like CPU benchmark of export/out/*.tflite vs Magenta -> docs/BEN
 bench-video: ## video temporal consistency and throughput per engine -> docs/QUALITY.md, BENCHMARKS.md
 	$(PY) -m benchmarks.video
 
+bench-dataset: ## tfstyle dataset on Ray (1/2 workers vs a plain loop, per engine) and StyleAugment -> docs/BENCHMARKS.md (~10 min)
+	$(PY) -m benchmarks.dataset
+
 .PHONY: serve
 PORT ?= 8000
 serve: ## the local web app on http://127.0.0.1:$(PORT) (PORT=8080 make serve to change it)

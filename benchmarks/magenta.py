@@ -51,6 +51,11 @@ class Magenta:
         self.transformer.invoke()
         return self.transformer.get_tensor(self.transformer.get_output_details()[0]["index"])[0]
 
-    def stylize(self, content: np.ndarray, style: np.ndarray) -> np.ndarray:
-        out = self.run_transfer(_resize(content, self.content_size), self.style_vector(style))
+    def stylize(self, content: np.ndarray, style: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+        """Strength as Magenta's TFLite example sets it: ``alpha`` of the style's bottleneck mixed with
+        ``1 - alpha`` of the content's own (the content run through the style predictor)."""
+        vector = self.style_vector(style)
+        if alpha != 1.0:
+            vector = alpha * vector + (1.0 - alpha) * self.style_vector(content)
+        out = self.run_transfer(_resize(content, self.content_size), vector)
         return _resize(out, content.shape[:2])

@@ -12,7 +12,7 @@ import sys
 
 from tfstyle.errors import guarded
 
-COMMANDS = ("stylize", "optimize", "evaluate", "demo", "serve", "video")
+COMMANDS = ("stylize", "optimize", "evaluate", "demo", "serve", "video", "dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,7 @@ from tfstyle.engines import Engine, Region, StylizeConfig, get_engine
 from tfstyle.engines.base import MIN_SIDE, STYLE_MAX, render_tiles
 from tfstyle.errors import TfstyleError
 
-__all__ = ["parse_weights", "stylize"]
+__all__ = ["parse_weights", "render_codes", "stylize"]
 
 
 def _as_image(image, what: str) -> np.ndarray:
@@ -198,6 +198,31 @@ def stylize(
     if check is not None:
         check(config)
     codes = [eng.style_code(s, config) for s in style_images]
+    out = _render(eng, image, codes, blend, specs, config, callback)
+    if output is not None:
+        from tfstyle.images import save_image
+
+        save_image(output, out)
+    return out
+
+
+def render_codes(
+    image: np.ndarray,
+    codes: Sequence,
+    *,
+    config: StylizeConfig,
+    engine: str | Engine | None = None,
+    weights: Sequence[float] | None = None,
+) -> np.ndarray:
+    """Stylize an image already at its final size (float H x W x 3 in [0, 1]) with style codes the
+    engine made earlier (``engine.style_code``): what :func:`stylize` does after encoding the styles,
+    for callers that encode each style once and reuse it over many images (``tfstyle dataset``).
+    ``config`` is assumed valid; no masks or labels."""
+    eng = get_engine(engine, config)
+    return _render(eng, image, list(codes), _blend_weights(weights, len(codes)), None, config, None)
+
+
+def _render(eng: Engine, image, codes: list, blend: list[float], specs, config: StylizeConfig, callback):
     regions, rest = _regions(codes, blend, specs, image.shape[:2], config)
     tile = config.tile_for(image.shape)
     plan = None
@@ -212,8 +237,4 @@ def stylize(
     out = np.clip(np.asarray(out, np.float32), 0.0, 1.0)
     if config.preserve_color == "luminance":
         out = transfer_luminance(out, image)
-    if output is not None:
-        from tfstyle.images import save_image
-
-        save_image(output, out)
     return out

@@ -48,6 +48,8 @@ INSTALL_HINTS: dict[str, tuple[str, str]] = {
     "uvicorn": ("uvicorn", "pip install 'tfstyle[web]'"),
     "multipart": ("python-multipart", "pip install 'tfstyle[web]'"),
     "matplotlib": ("Matplotlib", "pip install matplotlib"),
+    "ray": ("Ray", "pip install 'tfstyle[dataset]'"),
+    "pyarrow": ("PyArrow", "pip install 'tfstyle[dataset]'"),
 }
 """Top-level import name -> (what it is called, how to install it). The base install carries only
 the LiteRT runtime (NumPy, Pillow, ai-edge-litert); TensorFlow and the rest come with extras."""

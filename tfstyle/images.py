@@ -59,12 +59,21 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillo
 # ----------------------------------------------------------------------------- public API
 
 
-def load_image(path: str | os.PathLike, *, size: int | None = None, side: str = "long") -> np.ndarray:
+def load_image(
+    path: str | os.PathLike, *, size: int | None = None, side: str = "long", exact: bool = True
+) -> np.ndarray:
     """Load any common image as float32 H x W x 3 RGB in [0, 1], upright, alpha over white.
 
     16-bit files keep their precision; ``size`` resizes the ``side`` ("long"/"short") to it.
+    ``exact=False`` is for throughput jobs (``tfstyle dataset``): an 8-bit RGB or gray image is
+    then resized in 8 bits, a JPEG first decoded at a reduced scale (libjpeg's DCT scaling), which
+    is 3-7x faster at 224 px and changes the picture by about one 8-bit level.
     """
     _check_side(side)
+    if not exact and size is not None:
+        fast = _read_8bit_resized(path, size, side)
+        if fast is not None:
+            return fast
     array = _read(path)
     array = _composite_over_white(array)
     if array.shape[2] == 1:
@@ -72,6 +81,20 @@ def load_image(path: str | os.PathLike, *, size: int | None = None, side: str = 
     if size is not None:
         array = resize(array, size, side)
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def list_images(folder: str | os.PathLike, exclude: str | os.PathLike | None = None) -> list[str]:
+    """Image files under ``folder`` (by extension; hidden files and folders skipped) as sorted
+    relative POSIX paths; ``exclude`` is a folder left out (an output folder inside the input)."""
+    root = os.path.abspath(folder)
+    skip = os.path.abspath(exclude) if exclude is not None else None
+    found = []
+    for here, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and os.path.join(here, d) != skip)
+        for name in files:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in LOAD_EXTENSIONS:
+                found.append(os.path.relpath(os.path.join(here, name), root).replace(os.sep, "/"))
+    return sorted(found)
 
 
 def probe_image(path: str | os.PathLike) -> tuple[str, tuple[int, int]]:
@@ -188,6 +211,31 @@ def _read(path: str | os.PathLike) -> np.ndarray:
         array = array[..., :-1]  # an opaque alpha channel carries nothing
     transform = _ORIENT.get(orientation)
     return transform(array) if transform else array
+
+
+def _read_8bit_resized(path: str | os.PathLike, size: int, side: str) -> np.ndarray | None:
+    """The ``exact=False`` path of :func:`load_image`; None when the file is not plain 8-bit RGB or
+    gray (alpha, palette, 16-bit, ...), which then takes the exact path."""
+    path = os.fspath(path)
+    _check_file(path)
+    with _open(path) as im:
+        _check_size(path, im.size)
+        if im.mode not in ("RGB", "L") or _is_16bit_colour(im):
+            return None
+        orientation = _orientation(im)
+        width, height = im.size
+        turned = orientation in (5, 6, 7, 8)
+        shape = scaled_shape((width, height) if turned else (height, width), size, side)
+        target = (shape[0], shape[1]) if turned else (shape[1], shape[0])  # Pillow's (width, height)
+        try:
+            if im.format == "JPEG":
+                im.draft("RGB", target)  # decodes at 1/2, 1/4 or 1/8 scale, never below target
+            small = im.convert("RGB").resize(target, Image.Resampling.LANCZOS)
+        except _DECODE_ERRORS as exc:
+            raise ImageError(path, f"truncated or corrupt image data ({_short(exc)})") from exc
+    array = np.asarray(small, dtype=np.float32) / 255.0
+    transform = _ORIENT.get(orientation)
+    return np.ascontiguousarray(transform(array) if transform else array)
 
 
 def _check_file(path: str) -> None:

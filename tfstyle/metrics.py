@@ -17,12 +17,20 @@ Conventions:
 * Content distance: relative ``relu4_1`` error ``||F(o) - F(c)||_2 / ||F(c)||_2`` (0 = same).
 * Content SSIM: SSIM of BT.601 luminance (structure kept, colour ignored), 1 = same.
 * ``psnr`` / ``ssim``: pixel parity of two same-size RGB images (teacher vs student, INT8 vs FP32).
+* Texture distance (:func:`sliced_wasserstein`): mean/std statistics are blind to how texture is laid
+  out (a blur and a brush stroke can share them); the sliced Wasserstein distance compares the whole
+  distribution of VGG feature vectors (``relu1_1 .. relu4_1``) of output and style along random
+  directions, each direction's distance divided by the style's spread along it (scale-free, 0 = same).
+* Artefacts (:func:`border_ratio`, :func:`grid_db`): a frame along the borders and a periodic lattice,
+  the two defects a person notices first in a feed-forward stylizer; numpy only.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+
+import numpy as np
 
 from tfstyle import losses
 from tfstyle._keras import tf
@@ -33,12 +41,16 @@ from tfstyle.images import scaled_shape
 __all__ = [
     "CONTENT_METRIC_LAYER",
     "STYLE_LAYER_WEIGHTS",
+    "TEXTURE_LAYERS",
     "Scorer",
+    "border_ratio",
     "content_distance",
     "content_ssim",
     "default_extractor",
+    "grid_db",
     "luminance",
     "psnr",
+    "sliced_wasserstein",
     "ssim",
     "style_distance",
     "style_distance_by_layer",
@@ -47,6 +59,9 @@ __all__ = [
 
 CONTENT_METRIC_LAYER = "relu4_1"
 STYLE_LAYER_WEIGHTS: dict[str, float] = {name: 1.0 for name in STYLE_LAYERS}
+TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+SWD_PROJECTIONS = 64
+SWD_QUANTILES = 256
 
 
 @functools.lru_cache(maxsize=1)
@@ -212,6 +227,124 @@ def ssim(a, b) -> float:
     return _ssim(ta, tb)
 
 
+# --------------------------------------------------------------------------- texture
+
+
+@functools.lru_cache(maxsize=8)
+def _directions(channels: int, count: int, seed: int) -> tf.Tensor:
+    """``count`` seeded random unit vectors in R^channels (fixed, so every report uses the same)."""
+    v = np.random.default_rng(seed + channels).standard_normal((channels, count)).astype(np.float32)
+    return tf.constant(v / np.linalg.norm(v, axis=0, keepdims=True))
+
+
+def _quantiles(feat: tf.Tensor, directions: tf.Tensor, levels: int) -> tf.Tensor:
+    """[levels, K] quantiles of a [1,H,W,C] feature cloud projected on K directions."""
+    points = tf.reshape(tf.cast(feat, tf.float32), [-1, feat.shape[-1]])
+    proj = tf.sort(tf.matmul(points, directions), axis=0)
+    n = tf.shape(proj)[0]
+    idx = tf.cast(tf.round(tf.linspace(0.0, tf.cast(n - 1, tf.float32), levels)), tf.int32)
+    return tf.gather(proj, idx)
+
+
+def _swd_layer(out_q: tf.Tensor, style_q: tf.Tensor) -> float:
+    """RMS gap of the quantile functions per direction, over the style's spread along it, averaged."""
+    spread = tf.math.reduce_std(style_q, axis=0) + 1e-6
+    gap = tf.sqrt(tf.reduce_mean(tf.square(out_q - style_q), axis=0))
+    return float(tf.reduce_mean(gap / spread))
+
+
+def _style_quantiles(style_feats, layers, seed: int) -> dict[str, tf.Tensor]:
+    return {
+        n: _quantiles(
+            style_feats[n], _directions(int(style_feats[n].shape[-1]), SWD_PROJECTIONS, seed), SWD_QUANTILES
+        )
+        for n in layers
+    }
+
+
+def _swd(out_feats, style_q: dict[str, tf.Tensor], seed: int) -> float:
+    per_layer = [
+        _swd_layer(
+            _quantiles(
+                out_feats[n], _directions(int(out_feats[n].shape[-1]), SWD_PROJECTIONS, seed), SWD_QUANTILES
+            ),
+            q,
+        )
+        for n, q in style_q.items()
+    ]
+    return sum(per_layer) / len(per_layer)
+
+
+def sliced_wasserstein(output, style, extractor=None, *, layers=TEXTURE_LAYERS, seed: int = 0) -> float:
+    """Texture distance: sliced Wasserstein distance of the VGG feature clouds of ``output`` and
+    ``style`` (style resized to the output's short side), mean over ``layers``; 0 = same texture.
+
+    Each layer's features are projected on 64 seeded random directions; along each, the RMS gap of
+    the two quantile functions is divided by the style's spread, so layers of any scale count alike.
+    Unlike the mean/std distance it sees layout: shuffling a texture's pixels changes it.
+    """
+    extractor = extractor or default_extractor()
+    out = _image(output)
+    ref = _resize(_image(style), scaled_shape(_hw(_image(style)), min(_hw(out)), side="short"))
+    return _swd(extractor(out), _style_quantiles(extractor(ref), layers, seed), seed)
+
+
+# --------------------------------------------------------------------------- artefacts
+
+
+def _luma_np(image) -> np.ndarray:
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim == 4:
+        a = a[0]
+    if a.ndim != 3 or a.shape[-1] != 3:
+        raise ValueError(f"expected one RGB image [H,W,3], got shape {a.shape}")
+    return a @ np.asarray(LUMA_BT601, np.float32)
+
+
+def border_ratio(image, outer: int = 3, inner: tuple[int, int] = (8, 24)) -> float:
+    """Mean |luminance gradient| in the outer ``outer`` px over that of the band ``inner`` px in from
+    every border: about 1 for a photo, well above 1 for a decoder that draws a frame."""
+    y = _luma_np(image)
+    h, w = y.shape
+    if min(h, w) < 2 * inner[1] + 2:
+        raise ValueError(f"border_ratio needs a side of at least {2 * inner[1] + 2} px, got {h}x{w}")
+    grad = np.zeros_like(y)
+    grad[:, :-1] += np.abs(np.diff(y, axis=1))
+    grad[:-1, :] += np.abs(np.diff(y, axis=0))
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    depth = np.minimum(np.minimum(rows, h - 2 - rows), np.minimum(cols, w - 2 - cols))
+    edge = grad[(depth >= 0) & (depth < outer)].mean()
+    band = grad[(depth >= inner[0]) & (depth < inner[1])].mean()
+    return float(edge / max(band, 1e-8))
+
+
+def grid_db(image, periods: tuple[int, ...] = (8, 4), halo: int = 3) -> float:
+    """How far the spectrum's lines at 1/8 and 1/4 cycles/px (the strides of a decoder's upsampling)
+    rise over their neighbours, in dB, mean over periods and both axes: 0 for a natural image, a few
+    dB for a visible lattice. Luminance, mean removed, Hann-windowed."""
+    y = _luma_np(image)
+    y = y - y.mean()
+    h, w = y.shape
+    y = y * np.outer(np.hanning(h), np.hanning(w))
+    power = np.abs(np.fft.fft2(y)) ** 2
+    rises = []
+    for axis, n in ((1, w), (0, h)):
+        db = 10 * np.log10(power.sum(axis=1 - axis) + 1e-12)  # energy per frequency bin, this axis
+        for period in periods:
+            k = round(n / period)
+            if k - halo - 1 < 1 or k + halo + 1 >= n // 2 + 1:
+                continue
+            # Baseline: a straight line in dB through the neighbours on both sides (a natural
+            # spectrum falls steeply, so a plain mean of the neighbours would sit above the line).
+            near = np.r_[k - halo - 1 : k - 1, k + 2 : k + halo + 2]
+            slope, icpt = np.polyfit(near, db[near], 1)
+            line = np.arange(k - 1, k + 2)
+            rises.append(float(np.max(db[line] - (slope * line + icpt))))
+    if not rises:
+        raise ValueError(f"grid_db needs a larger image, got {h}x{w}")
+    return float(np.mean(rises))
+
+
 # --------------------------------------------------------------------------- batched scoring
 
 
@@ -220,24 +353,33 @@ class Scorer:
 
     Style statistics and content features are cached per output size, so scoring several methods'
     outputs of the same pair runs the style and content images through the network once per size.
-    ``scorer(output)`` returns ``{"style_gram", "style_mean_std", "content_distance", "content_ssim"}``.
+    ``scorer(output)`` returns ``{"style_gram", "style_mean_std", "content_distance", "content_ssim"}``,
+    and ``"style_swd"`` (:func:`sliced_wasserstein`) with ``texture=True``.
     """
 
     METRICS = ("style_gram", "style_mean_std", "content_distance", "content_ssim")
 
-    def __init__(self, content, style, extractor=None, *, mask=None, layer_weights=None):
+    def __init__(self, content, style, extractor=None, *, mask=None, layer_weights=None, texture=False):
         self.extractor = extractor or default_extractor()
         self.content = _image(content)
         self.style = _image(style)
         self.mask = mask
         self.layer_weights = layer_weights
+        self.texture = texture
         self._targets: dict[int, losses.StyleTargets] = {}
+        self._quantiles: dict[int, dict[str, tf.Tensor]] = {}
         self._content: dict[tuple[int, int], tuple[tf.Tensor, tf.Tensor]] = {}
 
     def _style_targets(self, short: int):
         if short not in self._targets:
             self._targets[short] = style_targets_for(self.style, self.extractor, short)
         return self._targets[short]
+
+    def _style_quantiles(self, short: int):
+        if short not in self._quantiles:
+            ref = _resize(self.style, scaled_shape(_hw(self.style), short, side="short"))
+            self._quantiles[short] = _style_quantiles(self.extractor(ref), TEXTURE_LAYERS, 0)
+        return self._quantiles[short]
 
     def _content_at(self, size: tuple[int, int]):
         if size not in self._content:
@@ -252,9 +394,12 @@ class Scorer:
         m = _mask(self.mask, size)
         style = _style_numbers(feats, self._style_targets(min(size)), m, self.layer_weights)
         ref, ref_feat = self._content_at(size)
-        return {
+        scores = {
             "style_gram": style["gram"],
             "style_mean_std": style["mean_std"],
             "content_distance": _content_number(feats[CONTENT_METRIC_LAYER], ref_feat, m),
             "content_ssim": _ssim(luminance(out), luminance(ref)),
         }
+        if self.texture:
+            scores["style_swd"] = _swd(feats, self._style_quantiles(min(size)), 0)
+        return scores
