@@ -448,6 +448,8 @@ def stylize_video(
     config = dataclasses.replace(
         config or E.StylizeConfig(), **{k: v for k, v in options.items() if k not in video_fields}
     ).validate()
+    if config.method is None:  # temporal feature smoothing works on the single-level relu4_1 targets
+        config = dataclasses.replace(config, method="adain")
     output = os.fspath(output)
     check_output_path(output)
     info = probe(source)

@@ -14,6 +14,7 @@ from tfstyle.commands._common import (
     parse_weights,
     progress,
 )
+from tfstyle.engines.base import DEFAULT_LEVEL_METHODS, DEFAULT_LEVEL_WEIGHTS, METHODS, TEACHER_METHOD
 from tfstyle.errors import InputError, TfstyleError
 
 EPILOG = """\
@@ -50,7 +51,25 @@ def register(sub) -> None:
     p.add_argument(
         "--style-size", type=int, help="long side of the styles in px (default: the output's, ≤1024)"
     )
-    p.add_argument("--method", choices=("adain", "wct"), default="adain", help="feature transform (teacher)")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default=None,
+        help=f"teacher feature transform: adain/wct at relu4_1, or multilevel (relu4_1 .. relu1_1); "
+        f"default {TEACHER_METHOD}",
+    )
+    p.add_argument(
+        "--level-weights",
+        default=",".join(f"{w:g}" for w in DEFAULT_LEVEL_WEIGHTS),
+        metavar="W1,W2,W3,W4",
+        help="multilevel: strength per level relu1_1,..,relu4_1 (times --alpha; 0 skips a level)",
+    )
+    p.add_argument(
+        "--level-methods",
+        default=",".join(DEFAULT_LEVEL_METHODS),
+        metavar="M1,M2,M3,M4",
+        help="multilevel: wct or adain per level relu1_1,relu2_1,relu3_1,relu4_1",
+    )
     p.add_argument(
         "--tile",
         type=int,
@@ -89,7 +108,7 @@ def _batch_output(out_dir: str, path: str) -> str:
     return os.path.join(out_dir, stem + (ext if ext.lower() in SAVE_EXTENSIONS else ".png"))
 
 
-_FIELDS = ("alpha", "size", "style_size", "tile", "overlap", "feather")
+_FIELDS = ("alpha", "size", "style_size", "tile", "overlap", "feather", "level_weights", "level_methods")
 
 
 def _config(args: argparse.Namespace):
@@ -103,6 +122,8 @@ def _config(args: argparse.Namespace):
         style_size=args.style_size,
         preserve_color=args.preserve_color,
         method=args.method,
+        level_weights=args.level_weights,
+        level_methods=args.level_methods,
         tile=args.tile,
         overlap=args.overlap,
         feather=args.feather,

@@ -29,7 +29,14 @@ STYLE_MAX = 1024
 """Default largest long side of a style image (its statistics gain nothing from more pixels)."""
 
 MIN_SIDE = 16
-METHODS = ("adain", "wct")
+METHODS = ("adain", "wct", "multilevel")
+TEACHER_METHOD = "adain"
+"""The teacher's transform when ``StylizeConfig.method`` is None (the default)."""
+LEVELS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+"""Levels of the multi-level teacher, in the order ``--level-weights``/``--level-methods`` list them."""
+LEVEL_METHODS = ("wct", "adain")
+DEFAULT_LEVEL_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+DEFAULT_LEVEL_METHODS = ("wct", "wct", "wct", "adain")  # WCT at relu4_1 loses the content (dev sweep)
 
 
 ENGINES: dict[str, str] = {
@@ -57,7 +64,10 @@ class StylizeConfig:
     size: int | None = None  # long side of the content in px; None keeps it
     style_size: int | None = None  # long side of the styles; None = content's, at most STYLE_MAX
     preserve_color: str = "none"  # "none", "luminance" or "histogram"
-    method: str = "adain"  # "adain" or "wct" (teacher only)
+    method: str | None = None  # "adain", "wct" or "multilevel" (teacher); None: the engine's default
+    # multilevel: each level's strength (relu1_1..relu4_1, times alpha; 0 skips the level) and transform
+    level_weights: tuple[float, ...] = DEFAULT_LEVEL_WEIGHTS
+    level_methods: tuple[str, ...] = DEFAULT_LEVEL_METHODS
     tile: int | None = None  # None = auto (AUTO_TILE when a side exceeds it), 0 = never tile
     overlap: int = 64  # least overlap between tiles in px
     feather: float | None = None  # mask edge sigma in px; None = 1.5% of the short side; 0 = hard
@@ -75,8 +85,10 @@ class StylizeConfig:
             if value is not None and int(value) < MIN_SIDE:
                 raise TfstyleError(f"{name} must be at least {MIN_SIDE} px, not {value}")
         check_mode(self.preserve_color)
-        if self.method not in METHODS:
+        if self.method is not None and self.method not in METHODS:
             raise TfstyleError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        self.level_weights = parse_level_weights(self.level_weights)
+        self.level_methods = parse_level_methods(self.level_methods)
         if self.tile is not None and self.tile != 0 and int(self.tile) < MIN_SIDE:
             raise TfstyleError(f"tile must be 0 (no tiling) or at least {MIN_SIDE} px, not {self.tile}")
         if int(self.overlap) < 0:
@@ -93,6 +105,33 @@ class StylizeConfig:
         longest = max(int(shape[0]), int(shape[1]))
         tile = AUTO_TILE if self.tile is None else int(self.tile)
         return tile if tile and longest > tile else 0
+
+
+def _level_list(value, what: str) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    if len(items) != len(LEVELS):
+        raise TfstyleError(f"{what} needs {len(LEVELS)} values ({', '.join(LEVELS)}), got {len(items)}")
+    return items
+
+
+def parse_level_weights(value) -> tuple[float, ...]:
+    """Per-level strengths, ``"1,1,0.5,0"`` or a sequence (relu1_1..relu4_1), each in [0, 2]."""
+    try:
+        weights = tuple(float(w) for w in _level_list(value, "level_weights"))
+    except ValueError:
+        raise TfstyleError(f"level_weights {value!r}: expected numbers separated by commas") from None
+    if not all(0.0 <= w <= 2.0 for w in weights):  # also rejects NaN
+        raise TfstyleError(f"level_weights {value!r}: each must be between 0 and 2")
+    return weights
+
+
+def parse_level_methods(value) -> tuple[str, ...]:
+    """Per-level transforms, ``"wct,wct,adain,adain"`` or a sequence (relu1_1..relu4_1)."""
+    methods = tuple(str(m).strip() for m in _level_list(value, "level_methods"))
+    bad = [m for m in methods if m not in LEVEL_METHODS]
+    if bad:
+        raise TfstyleError(f"level_methods: {bad[0]!r} is not one of {', '.join(LEVEL_METHODS)}")
+    return methods
 
 
 @dataclass

@@ -73,7 +73,7 @@ class StudentEngine:
     """The module the engine runs on, and what needs it (for the one-line install hint)."""
 
     def check(self, config: StylizeConfig) -> None:
-        if config.method != "adain":
+        if config.method not in (None, "adain"):
             raise TfstyleError(
                 f"method {config.method!r} is for the teacher; the student has no feature transform"
             )

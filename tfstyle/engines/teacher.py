@@ -19,20 +19,26 @@ when it is not installed.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from tfstyle import tiling
+from tfstyle.assets import MULTILEVEL_DECODERS
 from tfstyle.assets import TEACHER_DECODER as _DEFAULT_TEACHER_DECODER
-from tfstyle.engines.base import Region, StylizeConfig
+from tfstyle.engines.base import LEVELS, TEACHER_METHOD, Region, StylizeConfig
 from tfstyle.errors import TfstyleError, WeightsError, require
 
-__all__ = ["FEATURE_CACHE_BYTES", "TeacherEngine", "teacher_decoder_path"]
+__all__ = ["FEATURE_CACHE_BYTES", "TeacherEngine", "method_of", "render_level", "teacher_decoder_path"]
 
 FEATURE_CACHE_BYTES = 256 << 20
 """Pass-1 features kept for pass 2 up to this size; beyond it tiles are encoded again."""
+
+STYLE_CODE_CACHE = 8
+"""Multilevel style statistics kept per engine (each is a few MB: the relu4_1 colouring matrix)."""
 
 
 @functools.lru_cache(maxsize=2)
@@ -40,6 +46,18 @@ def _load_teacher(path: str):
     from tfstyle.models.teacher import Teacher
 
     return Teacher(decoder_weights=path)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_multilevel(paths: tuple[tuple[str, str], ...]):
+    from tfstyle.models.multilevel import MultilevelTeacher
+
+    return MultilevelTeacher(dict(paths))
+
+
+def method_of(config: StylizeConfig) -> str:
+    """The teacher's transform for ``config``: its ``method``, or :data:`TEACHER_METHOD` when None."""
+    return config.method or TEACHER_METHOD
 
 
 def teacher_decoder_path() -> str:
@@ -53,17 +71,22 @@ class TeacherEngine:
     name = "teacher"
     multiple = 8  # three poolings between the input and relu4_1
 
-    def __init__(self, decoder: str | os.PathLike | None = None, teacher=None):
+    def __init__(self, decoder: str | os.PathLike | None = None, teacher=None, multilevel=None):
         self._decoder = os.fspath(decoder) if decoder is not None else None
         self._teacher = teacher
+        self._multilevel = multilevel
+        self._codes: dict[tuple, object] = {}  # multilevel style statistics, by style content
 
     @property
     def decoder_path(self) -> str:
         return os.path.abspath(self._decoder or teacher_decoder_path())
 
     def check(self, config: StylizeConfig) -> None:
-        if self._teacher is None:
+        if self._teacher is None or (method_of(config) == "multilevel" and self._multilevel is None):
             require("tensorflow", "the teacher engine")
+        if method_of(config) == "multilevel":
+            self._check_multilevel()
+            return
         path = self.decoder_path
         if self._teacher is None and not os.path.isfile(path):
             raise WeightsError(
@@ -78,21 +101,62 @@ class TeacherEngine:
             self._teacher = _load_teacher(self.decoder_path)
         return self._teacher
 
+    def multilevel_paths(self) -> dict[str, str]:
+        """The shipped reconstruction decoders; relu4_1 is this engine's AdaIN decoder."""
+        return {**MULTILEVEL_DECODERS, "relu4_1": self.decoder_path}
+
+    def _check_multilevel(self) -> None:
+        if self._multilevel is not None:
+            return
+        for level, path in self.multilevel_paths().items():
+            if not os.path.isfile(path):
+                raise WeightsError(
+                    f"{path}: {level} reconstruction decoder not found (train it with "
+                    f"`python -m training.decoders --level {level} --ship`, see `make train`)"
+                )
+
+    @property
+    def multilevel(self):
+        """The multi-level teacher (:class:`tfstyle.models.multilevel.MultilevelTeacher`), built once."""
+        if self._multilevel is None:
+            self._check_multilevel()
+            self._multilevel = _load_multilevel(tuple(sorted(self.multilevel_paths().items())))
+        return self._multilevel
+
+    def multilevel_code(self, style: np.ndarray):
+        """Every level's statistics of ``style`` (WCT eigen-decompositions included), computed once
+        per style image and kept for the next call (the web app and video reuse styles)."""
+        style = np.ascontiguousarray(style, np.float32)
+        key = (style.shape, hashlib.sha1(style.tobytes()).hexdigest())
+        if key not in self._codes:
+            if len(self._codes) >= STYLE_CODE_CACHE:
+                self._codes.pop(next(iter(self._codes)))
+            self._codes[key] = self.multilevel.style_code(style)
+        return self._codes[key]
+
     # -- the generic Engine interface (per-tile statistics; used by the generic driver only)
 
     def style_code(self, style: np.ndarray, config: StylizeConfig):
         from tfstyle._keras import tf
 
+        if method_of(config) == "multilevel":
+            return self.multilevel_code(style)
         image = tf.constant(np.asarray(style, np.float32)[None])
-        return self.teacher.style_code(image, with_features=config.method == "wct")
+        return self.teacher.style_code(image, with_features=method_of(config) == "wct")
 
     def blend(self, codes, weights):
         from tfstyle.models.teacher import StyleCode
 
+        if len(codes) > 1 and not isinstance(codes[0], StyleCode):  # multilevel: blended per level
+            return _Blend(codes, list(weights))
         return codes[0] if len(codes) == 1 else StyleCode.blend(codes, weights)
 
     def stylize_tile(self, tile: np.ndarray, code, config: StylizeConfig) -> np.ndarray:
-        out = self.teacher.stylize(np.asarray(tile, np.float32)[None], code, config.alpha, config.method)
+        if method_of(config) == "multilevel":
+            codes, weights = (code.codes, code.weights) if isinstance(code, _Blend) else ([code], [1.0])
+            tile = np.asarray(tile, np.float32)
+            return self._render_multilevel(tile, [Region(None, codes, weights)], config, None, None)
+        out = self.teacher.stylize(np.asarray(tile, np.float32)[None], code, config.alpha, method_of(config))
         return out[0].numpy()
 
     # -- feature-level rendering with global statistics
@@ -120,59 +184,126 @@ class TeacherEngine:
         plan: tiling.TilePlan | None = None,
         callback: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        height, width = content.shape[:2]
-        if plan is None:  # one tile that is the whole image
-            whole = -(-max(height, width) // self.multiple) * self.multiple + 2 * self.multiple
-            plan = tiling.plan_tiles(height, width, whole, 0, self.multiple)
-        boxes = plan.boxes
-        total, done = 2 * len(boxes), 0
-        cells = [(_cells(b.y1 - b.y0, self.multiple), _cells(b.x1 - b.x0, self.multiple)) for b in boxes]
-        cache_ok = sum(h * w for h, w in cells) * 512 * 4 <= FEATURE_CACHE_BYTES
-        cache: dict[tiling.Box, np.ndarray] = {}
-        full = config.method == "wct"
-        everywhere = _Moments(full)
-        moments = [everywhere if r.weight is None else _Moments(full) for r in regions]
-
-        # pass 1: global (per-region) content statistics over the cells each tile owns
-        for box in boxes:
-            feats = self.encode(content[box.slices])
-            own = _ownership(plan, box, feats.shape[:2], self.multiple)
-            flat = feats.reshape(-1, feats.shape[-1])
-            everywhere.add(flat, own.reshape(-1))
-            for region, moment in zip(regions, moments):
-                if region.weight is not None:
-                    grid = _to_grid(region.weight[box.slices], feats.shape[:2], self.multiple)
-                    moment.add(flat, (own * grid).reshape(-1))
-            if cache_ok:
-                cache[box] = feats
-            done += 1
-            if callback is not None:
-                callback(done, total)
-
-        transforms = [
-            _region_transform(region, moment if moment.count >= 1.0 else everywhere, config.method)
-            for region, moment in zip(regions, moments)
-        ]
-        alpha = float(config.alpha)
-
-        def fn(tile: np.ndarray, box: tiling.Box) -> np.ndarray:
-            feats = cache.pop(box) if box in cache else self.encode(tile)
-            target = _mix(feats, regions, transforms, box, self.multiple)
-            if alpha == 0.0:
-                target = feats
-            elif alpha < 1.0:
-                target = alpha * target + (1.0 - alpha) * feats
-            return self.decode(target, box.shape)
-
-        def tile_done(i: int, _n: int) -> None:
-            if callback is not None:
-                callback(len(boxes) + i, total)
-
-        out = tiling.tiled_apply(content, fn, with_box=True, plan=plan, callback=tile_done)
+        method = method_of(config)
+        if method == "multilevel":
+            out = self._render_multilevel(content, regions, config, plan, callback)
+        else:
+            coder = _Coder(self.encode, self.decode, self.multiple, 512)
+            out = render_level(coder, content, regions, method, float(config.alpha), plan, callback)
         if rest is not None:  # unstyled pixels are the content itself, not its reconstruction
             out *= 1.0 - rest[..., None]
             out += rest[..., None] * content
         return out
+
+    def _render_multilevel(self, content, regions, config: StylizeConfig, plan, callback) -> np.ndarray:
+        """Coarse to fine: each level with a non-zero strength re-stylizes the previous level's output."""
+        from tfstyle.models.decoders import CHANNELS, MULTIPLES
+
+        model = self.multilevel
+        steps = [
+            (level, float(config.alpha) * w, method)
+            for level, w, method in zip(LEVELS, config.level_weights, config.level_methods)
+            if float(config.alpha) * w > 0.0
+        ][::-1]
+        image = np.asarray(content, np.float32)
+        for k, (level, strength, method) in enumerate(steps):
+            coder = _Coder(
+                functools.partial(model.encode, level),
+                functools.partial(model.decode, level),
+                MULTIPLES[level],
+                CHANNELS[level],
+            )
+            level_regions = [
+                Region(r.weight, [code.levels[level] for code in r.codes], r.blend, r.strength)
+                for r in regions
+            ]
+
+            def progress(done: int, total: int, k=k) -> None:
+                if callback is not None:
+                    callback(k * total + done, len(steps) * total)
+
+            image = render_level(coder, image, level_regions, method, strength, plan, progress)
+        return image if steps else image.copy()
+
+
+class _Blend(NamedTuple):
+    """Several multilevel style codes and their weights (blended per level by the renderer)."""
+
+    codes: list
+    weights: list[float]
+
+
+class _Coder(NamedTuple):
+    """One level's feature space: image -> features (padded to ``multiple``) and back."""
+
+    encode: Callable[[np.ndarray], np.ndarray]
+    decode: Callable[[np.ndarray, tuple[int, int]], np.ndarray]
+    multiple: int
+    channels: int
+
+
+def render_level(
+    coder: _Coder,
+    content: np.ndarray,
+    regions: Sequence[Region],
+    method: str,
+    alpha: float,
+    plan: tiling.TilePlan | None = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Two passes over the tiles at one level: global per-region statistics, then transform and decode."""
+    multiple = coder.multiple
+    height, width = content.shape[:2]
+    if plan is None:  # one tile that is the whole image
+        whole = -(-max(height, width) // 8) * 8 + 16
+        plan = tiling.plan_tiles(height, width, whole, 0, 8)
+    boxes = plan.boxes
+    total, done = 2 * len(boxes), 0
+    cells = [(_cells(b.y1 - b.y0, multiple), _cells(b.x1 - b.x0, multiple)) for b in boxes]
+    cache_ok = sum(h * w for h, w in cells) * coder.channels * 4 <= FEATURE_CACHE_BYTES
+    cache: dict[tiling.Box, np.ndarray] = {}
+    full = method == "wct"
+    everywhere = _Moments(full)
+    moments = [everywhere if r.weight is None else _Moments(full) for r in regions]
+
+    # pass 1: global (per-region) content statistics over the cells each tile owns
+    for box in boxes:
+        feats = coder.encode(content[box.slices])
+        own = _ownership(plan, box, feats.shape[:2], multiple)
+        flat = feats.reshape(-1, feats.shape[-1])
+        everywhere.add(flat, own.reshape(-1))
+        for region, moment in zip(regions, moments):
+            if region.weight is not None:
+                grid = _to_grid(region.weight[box.slices], feats.shape[:2], multiple)
+                moment.add(flat, (own * grid).reshape(-1))
+        if cache_ok:
+            cache[box] = feats
+        done += 1
+        if callback is not None:
+            callback(done, total)
+
+    transforms = [
+        _region_transform(region, moment if moment.count >= 1.0 else everywhere, method)
+        for region, moment in zip(regions, moments)
+    ]
+
+    def fn(tile: np.ndarray, box: tiling.Box) -> np.ndarray:
+        feats = cache.pop(box) if box in cache else coder.encode(tile)
+        target = _mix(feats, regions, transforms, box, multiple)
+        if alpha == 0.0:
+            target = feats
+        elif alpha != 1.0:
+            target = alpha * target + (1.0 - alpha) * feats
+        return coder.decode(target, box.shape)
+
+    def tile_done(i: int, _n: int) -> None:
+        if callback is not None:
+            callback(len(boxes) + i, total)
+
+    return tiling.tiled_apply(content, fn, with_box=True, plan=plan, callback=tile_done)
+
+
+_CHUNK = 1 << 16
 
 
 def _cells(length: int, multiple: int = 8) -> int:
@@ -192,11 +323,18 @@ class _Moments:
         weight = weight.astype(np.float64)
         if not weight.any():
             return
-        keep = weight > 0
-        flat, weight = flat[keep].astype(np.float64), weight[keep]
+        ones = bool((weight == 1.0).all())
+        if not ones:
+            keep = weight > 0
+            flat, weight = flat[keep], weight[keep]
         self.count += float(weight.sum())
-        self.s1 = self.s1 + weight @ flat
-        self.s2 = self.s2 + ((flat * weight[:, None]).T @ flat if self.full else weight @ (flat * flat))
+        # float32 BLAS per block, float64 across blocks: exact enough, fast, bounded memory
+        for i in range(0, len(weight), _CHUNK):
+            block = np.asarray(flat[i : i + _CHUNK], np.float32)
+            weighted = block if ones else block * weight[i : i + _CHUNK, None].astype(np.float32)
+            self.s1 = self.s1 + weighted.sum(0, dtype=np.float64)
+            second = weighted.T @ block if self.full else (weighted * block).sum(0, dtype=np.float64)
+            self.s2 = self.s2 + second.astype(np.float64)
 
     def mean(self) -> np.ndarray:
         return self.s1 / self.count
@@ -238,6 +376,8 @@ def _style_stats(code, method: str, eps: float):
     mean = np.asarray(code.mean, np.float64).reshape(-1)
     if method != "wct":
         return mean, np.asarray(code.std, np.float64).reshape(-1)
+    if getattr(code, "colour", None) is not None:  # computed once per style (multilevel)
+        return mean, code.colour
     if code.feats is None:
         raise TfstyleError("WCT needs the style features (style_code with method='wct')")
     flat = np.asarray(code.feats, np.float64).reshape(-1, mean.shape[0])
@@ -268,7 +408,11 @@ def _region_transform(region: Region, moments: _Moments, method: str):
 
 def _apply(feats: np.ndarray, transform) -> np.ndarray:
     matrix, shift = transform
-    return (feats @ matrix if matrix.ndim == 2 else feats * matrix) + shift
+    if matrix.ndim == 1:
+        return feats * matrix + shift
+    # one 2-D matmul: numpy runs an H x W x C array times a matrix as H separate small matmuls (30x slower)
+    flat = feats.reshape(-1, feats.shape[-1]) @ matrix
+    return (flat + shift).reshape(feats.shape[:-1] + (matrix.shape[1],))
 
 
 def _styled(feats: np.ndarray, region: Region, transform) -> np.ndarray:
