@@ -122,8 +122,9 @@ def _config(args: argparse.Namespace):
         style_size=args.style_size,
         preserve_color=args.preserve_color,
         method=args.method,
-        level_weights=args.level_weights,
-        level_methods=args.level_methods,
+        # the multi-level teacher's options; commands without them (video) take the defaults
+        level_weights=getattr(args, "level_weights", DEFAULT_LEVEL_WEIGHTS),
+        level_methods=getattr(args, "level_methods", DEFAULT_LEVEL_METHODS),
         tile=args.tile,
         overlap=args.overlap,
         feather=args.feather,

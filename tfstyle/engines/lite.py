@@ -180,6 +180,7 @@ class TfliteEngine(StudentEngine):
     ):
         super().__init__(predictor, transformer, student)
         self.threads = threads
+        self._loaded: tuple[tuple | None, LiteStudent | None] = (None, None)
 
     @property
     def paths(self) -> tuple[str, str]:
@@ -187,7 +188,12 @@ class TfliteEngine(StudentEngine):
 
     @property
     def student(self) -> LiteStudent:
-        if self._student is None:
+        """The given ``LiteStudent``, else one for the current paths and threads: the engine is one
+        per process, so a changed ``$TFSTYLE_TFLITE_*`` must load the new files, not reuse the old."""
+        if self._student is not None:
+            return self._student
+        key = (self.paths, self.threads)
+        if self._loaded[0] != key:
             self.check(StylizeConfig())
-            self._student = LiteStudent(*self.paths, threads=self.threads)
-        return self._student
+            self._loaded = (key, LiteStudent(*self.paths, threads=self.threads))
+        return self._loaded[1]

@@ -60,7 +60,7 @@ class StudentV2Engine:
         return tuple(os.path.abspath(p or d) for p, d in zip(self._paths, self.default_paths()))
 
     def check(self, config: StylizeConfig) -> None:
-        if config.method != "adain":
+        if config.method not in (None, "adain"):  # None: the engine's own (AdaIN)
             raise TfstyleError(f"method {config.method!r} is for the teacher; {self.name} uses AdaIN")
         if self._model is not None:
             return

@@ -15,49 +15,23 @@ from tfstyle import losses
 from tfstyle._keras import keras, tf
 from tfstyle.assets import TEACHER_DECODER
 from tfstyle.features import build_vgg19
-from tfstyle.models.layers import ReflectionPad2D
+from tfstyle.models.decoders import FEATURE_SCALES, build_level_decoder
 from tfstyle.ops import adain, mean_std, wct
 
 ENCODER_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 BOTTLENECK = "relu4_1"
 MULTIPLE = 8  # three poolings between the input and relu4_1
-FEATURE_SCALE = 1000.0  # order of magnitude of relu4_1 activations (RMS about 1e3 on photos)
+FEATURE_SCALE = FEATURE_SCALES[BOTTLENECK]  # order of relu4_1 activations (RMS about 1e3 on photos)
 DEFAULT_DECODER = TEACHER_DECODER
-
-# (filters, convolutions at that width, upsample after) mirroring VGG19 blocks 4..1
-_DECODER_PLAN = (
-    (256, 1, True),
-    (256, 3, False),
-    (128, 1, True),
-    (128, 1, False),
-    (64, 1, True),
-    (64, 1, False),
-)
 
 
 def build_decoder(name: str = "teacher_decoder") -> keras.Model:
     """Mirror of VGG19 up to relu4_1: reflection-padded 3x3 convs, nearest-neighbour upsampling.
 
-    Nearest upsampling + convolution avoids the checkerboard artefacts of transposed convs.
+    The same network as the multi-level teacher's relu4_1 reconstruction decoder (one definition,
+    :func:`tfstyle.models.decoders.build_level_decoder`), so either's weights load into the other.
     """
-    inp = keras.Input((None, None, 512), name="features")
-    # relu4_1 activations of the caffe-style VGG reach 1e4; scaling them to about unit range keeps
-    # the first layers out of saturation, which is what makes the decoder train quickly.
-    x = keras.layers.Rescaling(1.0 / FEATURE_SCALE, name="feature_scale")(inp)
-    idx = 0
-    for filters, repeats, upsample in _DECODER_PLAN:
-        for _ in range(repeats):
-            idx += 1
-            x = ReflectionPad2D(1, name=f"pad{idx}")(x)
-            x = keras.layers.Conv2D(filters, 3, activation="relu", name=f"conv{idx}")(x)
-        if upsample:
-            x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up{idx}")(x)
-    x = ReflectionPad2D(1, name="pad_out")(x)
-    # float32 output layer: the image leaves the network at full precision under mixed policies
-    # small initial kernel: the untrained decoder starts near the image range instead of +-400
-    init = keras.initializers.VarianceScaling(1e-4, mode="fan_in", distribution="truncated_normal")
-    out = keras.layers.Conv2D(3, 3, name="to_rgb", dtype="float32", kernel_initializer=init)(x)
-    return keras.Model(inp, out, name=name)
+    return build_level_decoder("relu4_1", name=name)
 
 
 def build_encoder(name: str = "teacher_encoder") -> keras.Model:
