@@ -265,18 +265,16 @@ def test_serve_reports_a_busy_port_in_one_line(capsys):
 # ----------------------------------------------------------------------------- end to end
 
 
-@pytest.fixture(scope="module")
-def server():
-    """``tfstyle serve`` in a subprocess, student engine, small outputs; yields its URL."""
+def _serve(args: list[str], timeout: float):
+    """``tfstyle serve ARGS`` on a free port in a subprocess; yields its URL, stops it after."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    cmd = [sys.executable, "-m", "tfstyle.cli", "serve", "--port", "0", "--engines", "student"]
-    cmd += ["--preload", "student", "--max-size", "256", "--default-size", "128", "--styles-dir", os.devnull]
+    cmd = [sys.executable, "-m", "tfstyle.cli", "serve", "--port", "0", *args]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines: list[str] = []
     url = None
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + timeout
     while url is None and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line and proc.poll() is not None:
@@ -291,6 +289,13 @@ def server():
     yield url
     proc.terminate()
     proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """``tfstyle serve`` in a subprocess, student engine, small outputs; yields its URL."""
+    args = ["--engines", "student", "--preload", "student", "--max-size", "256", "--default-size", "128"]
+    yield from _serve([*args, "--styles-dir", os.devnull], timeout=180)
 
 
 @pytest.fixture(scope="module")
@@ -440,28 +445,8 @@ def live_server(tmp_path_factory, data_dir):
     """``tfstyle serve`` with only the INT8 student (LiteRT) and one saved style."""
     styles = tmp_path_factory.mktemp("styles")
     shutil.copyfile(data_dir / "dev" / "style" / "udnie.jpg", styles / "udnie.jpg")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    cmd = [sys.executable, "-m", "tfstyle.cli", "serve", "--port", "0", "--engines", "tflite"]
-    cmd += ["--engine-default", "tflite", "--preload", "tflite", "--styles-dir", str(styles)]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    url, lines = None, []
-    deadline = time.monotonic() + 120
-    while url is None and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        lines.append(line)
-        if "ready at " in line:
-            url = line.split("ready at ", 1)[1].split()[0].rstrip("/")
-    if url is None:
-        proc.kill()
-        pytest.fail("tfstyle serve did not start:\n" + "".join(lines[-20:]))
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    yield url
-    proc.terminate()
-    proc.wait(30)
+    args = ["--engines", "tflite", "--engine-default", "tflite", "--preload", "tflite"]
+    yield from _serve([*args, "--styles-dir", str(styles)], timeout=120)
 
 
 def test_live_view_with_a_fake_camera_in_chromium(live_server, browser):
