@@ -319,3 +319,25 @@ def test_cli_bad_style_fails_fast_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "s.png" in err[0]
     assert not (tmp_path / "o.png").exists()
+
+
+def test_teacher_bfloat16_inference_matches_float32(monkeypatch, decoder_path):
+    """$TFSTYLE_PRECISION picks the teacher's inference policy; mixed_bfloat16 (auto's choice on
+    CPUs with native BF16) gives the float32 picture within what an 8-bit image can show."""
+    from tfstyle.engines import teacher as teacher_engine
+
+    content = np.random.default_rng(1).random((64, 96, 3), dtype=np.float32)
+    style = np.random.default_rng(2).random((64, 64, 3), dtype=np.float32)
+    outs = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        monkeypatch.setenv("TFSTYLE_PRECISION", policy)
+        assert teacher_engine.inference_precision() == policy
+        engine = TeacherEngine(decoder=decoder_path)
+        assert engine.teacher.decoder.layers[1].compute_dtype == policy.replace("mixed_b", "b")
+        config = StylizeConfig(method="adain")
+        outs[policy] = engine.stylize_tile(content, engine.style_code(style, config), config)
+    mse = float(np.mean((outs["float32"] - outs["mixed_bfloat16"]) ** 2))
+    assert 10 * np.log10(1.0 / max(mse, 1e-12)) > 38.0
+    monkeypatch.setenv("TFSTYLE_PRECISION", "float16x")
+    with pytest.raises(tfstyle.errors.TfstyleError):
+        teacher_engine.inference_precision()
