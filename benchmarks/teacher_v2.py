@@ -128,6 +128,13 @@ SPEED_CASES = (
 )
 
 
+def _precision() -> str:
+    """The teacher's inference policy in the children (``$TFSTYLE_PRECISION`` or auto's choice)."""
+    from tfstyle.engines.teacher import inference_precision
+
+    return inference_precision()
+
+
 def speed(specs: Sequence[str], sides: Sequence[int] = (512, 1024, 4000)) -> str:
     """Time and peak RSS of each method in a fresh process per case (one warm-up call first)."""
     content, style = os.path.join(DEV_C, "kodim01.png"), os.path.join(DEV_S, "udnie.jpg")
@@ -158,7 +165,7 @@ def speed(specs: Sequence[str], sides: Sequence[int] = (512, 1024, 4000)) -> str
             )
     return (
         f"Measured on {machine()} with `python -m benchmarks.teacher_v2 speed`: `tfstyle.stylize` (teacher, "
-        "alpha 1, style at 512 px), float32 inference, a warm-up call first, one fresh process per row; peak "
+        f"alpha 1, style at 512 px), {_precision()} inference, a warm-up call first, one fresh process per row; peak "
         "RSS of the whole process. The load average (1 min) at the start of each row is given: the machine "
         "was shared, so seconds are upper bounds.\n\n"
         "| teacher | content size | seconds | peak RSS (MB) | after warm-up (MB) | load |\n|---|---|---|---|---|---|\n"

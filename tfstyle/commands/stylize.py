@@ -68,7 +68,8 @@ def register(sub) -> None:
         "--level-methods",
         default=",".join(DEFAULT_LEVEL_METHODS),
         metavar="M1,M2,M3,M4",
-        help="multilevel: wct or adain per level relu1_1,relu2_1,relu3_1,relu4_1",
+        help="multilevel: wct, adain or ot (WCT then sliced optimal transport: the style's whole feature "
+        "distribution, stronger texture, slower) per level relu1_1,relu2_1,relu3_1,relu4_1",
     )
     p.add_argument(
         "--tile",

@@ -34,7 +34,7 @@ TEACHER_METHOD = "adain"
 """The teacher's transform when ``StylizeConfig.method`` is None (the default)."""
 LEVELS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 """Levels of the multi-level teacher, in the order ``--level-weights``/``--level-methods`` list them."""
-LEVEL_METHODS = ("wct", "adain")
+LEVEL_METHODS = ("wct", "adain", "ot")  # ot: WCT, then sliced optimal transport (tfstyle.transport)
 DEFAULT_LEVEL_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
 DEFAULT_LEVEL_METHODS = ("wct", "wct", "wct", "adain")  # WCT at relu4_1 loses the content (dev sweep)
 

@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from tfstyle import tiling
+from tfstyle import tiling, transport
 from tfstyle.assets import MULTILEVEL_DECODERS
 from tfstyle.assets import TEACHER_DECODER as _DEFAULT_TEACHER_DECODER
 from tfstyle.engines.base import LEVELS, TEACHER_METHOD, Region, StylizeConfig
@@ -36,6 +36,9 @@ __all__ = ["FEATURE_CACHE_BYTES", "TeacherEngine", "method_of", "render_level", 
 
 FEATURE_CACHE_BYTES = 256 << 20
 """Pass-1 features kept for pass 2 up to this size; beyond it tiles are encoded again."""
+
+SLICED_SAMPLE = 1 << 15
+"""Content feature vectors (per region) the ``ot`` transform is fitted on: a seeded sample."""
 
 STYLE_CODE_CACHE = 8
 """Multilevel style statistics kept per engine (each is a few MB: the relu4_1 colouring matrix)."""
@@ -140,15 +143,16 @@ class TeacherEngine:
             self._multilevel = _load_multilevel(paths, inference_precision())
         return self._multilevel
 
-    def multilevel_code(self, style: np.ndarray):
-        """Every level's statistics of ``style`` (WCT eigen-decompositions included), computed once
-        per style image and kept for the next call (the web app and video reuse styles)."""
+    def multilevel_code(self, style: np.ndarray, sliced: tuple[str, ...] = ()):
+        """Every level's statistics of ``style`` (WCT eigen-decompositions included; transport
+        quantiles at the ``sliced`` levels), computed once per style image and kept for the next
+        call (the web app and video reuse styles)."""
         style = np.ascontiguousarray(style, np.float32)
-        key = (style.shape, hashlib.sha1(style.tobytes()).hexdigest())
+        key = (style.shape, hashlib.sha1(style.tobytes()).hexdigest(), tuple(sliced))
         if key not in self._codes:
             if len(self._codes) >= STYLE_CODE_CACHE:
                 self._codes.pop(next(iter(self._codes)))
-            self._codes[key] = self.multilevel.style_code(style)
+            self._codes[key] = self.multilevel.style_code(style, tuple(sliced))
         return self._codes[key]
 
     # -- the generic Engine interface (per-tile statistics; used by the generic driver only)
@@ -157,7 +161,8 @@ class TeacherEngine:
         from tfstyle._keras import tf
 
         if method_of(config) == "multilevel":
-            return self.multilevel_code(style)
+            sliced = tuple(level for level, m in zip(LEVELS, config.level_methods) if m == "ot")
+            return self.multilevel_code(style, sliced)
         image = tf.constant(np.asarray(style, np.float32)[None])
         return self.teacher.style_code(image, with_features=method_of(config) == "wct")
 
@@ -279,9 +284,13 @@ def render_level(
     cells = [(_cells(b.y1 - b.y0, multiple), _cells(b.x1 - b.x0, multiple)) for b in boxes]
     cache_ok = sum(h * w for h, w in cells) * coder.channels * 4 <= FEATURE_CACHE_BYTES
     cache: dict[tiling.Box, np.ndarray] = {}
-    full = method == "wct"
+    full = method in ("wct", "ot")
     everywhere = _Moments(full)
     moments = [everywhere if r.weight is None else _Moments(full) for r in regions]
+    # ot: a seeded sample of each region's features, to fit the transport map on
+    rate = min(1.0, SLICED_SAMPLE / (_cells(height, multiple) * _cells(width, multiple)))
+    sampler = np.random.default_rng(0)
+    samples: list[list[np.ndarray]] = [[] for _ in regions]
 
     # pass 1: global (per-region) content statistics over the cells each tile owns
     for box in boxes:
@@ -289,19 +298,29 @@ def render_level(
         own = _ownership(plan, box, feats.shape[:2], multiple)
         flat = feats.reshape(-1, feats.shape[-1])
         everywhere.add(flat, own.reshape(-1))
-        for region, moment in zip(regions, moments):
+        keep = sampler.random(len(flat)) < rate if method == "ot" else None
+        for region, moment, sample in zip(regions, moments, samples):
+            weight = own.reshape(-1)
             if region.weight is not None:
                 grid = _to_grid(region.weight[box.slices], feats.shape[:2], multiple)
-                moment.add(flat, (own * grid).reshape(-1))
+                weight = (own * grid).reshape(-1)
+                moment.add(flat, weight)
+            if keep is not None:
+                sample.append(flat[keep & (weight > 0.5)])
         if cache_ok:
             cache[box] = feats
         done += 1
         if callback is not None:
             callback(done, total)
 
+    if method == "ot":  # a region too small to sample borrows the whole image's sample
+        whole = np.concatenate([np.concatenate(s) for s in samples if s] or [np.zeros((0, coder.channels))])
+        samples = [np.concatenate(s) if s and sum(map(len, s)) >= 2 else whole for s in samples]
     transforms = [
-        _region_transform(region, moment if moment.count >= 1.0 else everywhere, method)
-        for region, moment in zip(regions, moments)
+        _region_transform(
+            region, moment if moment.count >= 1.0 else everywhere, method, sample if method == "ot" else None
+        )
+        for region, moment, sample in zip(regions, moments, samples)
     ]
 
     def fn(tile: np.ndarray, box: tiling.Box) -> np.ndarray:
@@ -405,10 +424,18 @@ def _style_stats(code, method: str, eps: float):
     return flat.mean(0), colour
 
 
-def _region_transform(region: Region, moments: _Moments, method: str):
-    """The region's target as an affine map of the content features: ``f @ A + b`` (A: [C] or [C, C])."""
+def _region_transform(region: Region, moments: _Moments, method: str, sample: np.ndarray | None = None):
+    """The region's target as an affine map of the content features, ``f @ A + b`` (A: [C] or
+    [C, C]); for ``ot``, WCT's map followed by the sliced transport map fitted on ``sample``."""
     from tfstyle.ops import EPS
 
+    if method == "ot":
+        affine = _region_transform(region, moments, "wct")
+        tables = [code.quantiles for code in region.codes]
+        if any(t is None for t in tables):
+            raise TfstyleError("the ot transform needs the style's quantiles (style_code with an 'ot' level)")
+        target = transport.blend_quantiles(tables, region.blend)
+        return _Chain(affine, transport.fit(_apply(sample, affine), target))
     total = float(sum(region.blend))
     stats = [_style_stats(code, method, EPS) for code in region.codes]
     style_mean = sum(w / total * m for w, (m, _) in zip(region.blend, stats))
@@ -423,7 +450,16 @@ def _region_transform(region: Region, moments: _Moments, method: str):
     return scale.astype(np.float32), (style_mean - mean * scale).astype(np.float32)
 
 
+class _Chain(NamedTuple):
+    """An affine map (WCT) then a sliced transport map: the ``ot`` level transform."""
+
+    affine: tuple[np.ndarray, np.ndarray]
+    sliced: transport.SlicedMap
+
+
 def _apply(feats: np.ndarray, transform) -> np.ndarray:
+    if isinstance(transform, _Chain):
+        return transform.sliced(_apply(feats, transform.affine))
     matrix, shift = transform
     if matrix.ndim == 1:
         return feats * matrix + shift

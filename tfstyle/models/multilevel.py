@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfstyle import transport
 from tfstyle._keras import tf
 from tfstyle.features import build_vgg19
 from tfstyle.models.decoders import (
@@ -40,16 +41,21 @@ _CHUNK = 1 << 16  # rows per float64 block when summing moments (bounded memory 
 
 @dataclass
 class LevelStats:
-    """A style's statistics at one level: per-channel mean and std (AdaIN) and the WCT colouring
-    matrix ``E sqrt(L) E^T`` of its covariance (float64, computed once per style)."""
+    """A style's statistics at one level: per-channel mean and std (AdaIN), the WCT colouring
+    matrix ``E sqrt(L) E^T`` of its covariance (float64, computed once per style) and, for the
+    ``ot`` transform only, its quantiles along :mod:`tfstyle.transport`'s bases."""
 
     mean: np.ndarray
     std: np.ndarray
     colour: np.ndarray
+    quantiles: np.ndarray | None = None
 
     @staticmethod
-    def from_features(flat: np.ndarray, eps: float = EPS, wct_eps: float = WCT_EPS) -> LevelStats:
-        """Statistics of ``flat`` ([N, C] features)."""
+    def from_features(
+        flat: np.ndarray, eps: float = EPS, wct_eps: float = WCT_EPS, sliced: bool = False
+    ) -> LevelStats:
+        """Statistics of ``flat`` ([N, C] features); ``sliced`` adds the quantiles (a seeded
+        subsample of at most :data:`SLICED_SAMPLE` rows: 256 quantiles need no more)."""
         n, c = flat.shape
         s1, s2 = np.zeros(c), np.zeros((c, c))
         for i in range(0, n, _CHUNK):  # float32 BLAS per block, float64 across blocks
@@ -62,7 +68,19 @@ class LevelStats:
         cov = second * n / max(n - 1, 1) + wct_eps * np.eye(c)  # as tfstyle.ops.wct
         vals, vecs = np.linalg.eigh(cov)
         colour = (vecs * np.sqrt(np.maximum(vals, wct_eps))) @ vecs.T
-        return LevelStats(mean, std, colour)
+        quantiles = transport.style_quantiles(subsample(flat, SLICED_SAMPLE)) if sliced else None
+        return LevelStats(mean, std, colour, quantiles)
+
+
+SLICED_SAMPLE = 1 << 15
+
+
+def subsample(flat: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """At most ``limit`` rows of ``flat``, chosen by a seeded generator (all of them if fewer)."""
+    if len(flat) <= limit:
+        return flat
+    keep = np.sort(np.random.default_rng(seed).choice(len(flat), limit, replace=False))
+    return flat[keep]
 
 
 @dataclass
@@ -94,13 +112,14 @@ class MultilevelTeacher:
             )
         self.decoders[check_level(level)].load_weights(path)
 
-    def style_code(self, style: np.ndarray) -> MultiCode:
-        """One encoder pass over the style, then every level's statistics."""
+    def style_code(self, style: np.ndarray, sliced: tuple[str, ...] = ()) -> MultiCode:
+        """One encoder pass over the style, then every level's statistics (with the sliced
+        transport quantiles at the levels in ``sliced``)."""
         feats = self.style_encoder(tf.constant(np.asarray(style, np.float32)[None]), training=False)
         levels = {}
         for level in LEVELS:
             flat = tf.cast(feats[level], tf.float32).numpy().reshape(-1, CHANNELS[level])
-            levels[level] = LevelStats.from_features(flat)
+            levels[level] = LevelStats.from_features(flat, sliced=level in sliced)
         return MultiCode(levels)
 
     def encode(self, level: str, image: np.ndarray) -> np.ndarray:
