@@ -163,18 +163,20 @@ def sweep_table(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def per_style_table(out: str, methods: Sequence[str], alpha: float, pairs) -> str:
-    """Texture distance and content SSIM per style at one strength: a mean can hide one style."""
+def per_style_table(out: str, methods: Sequence[str], alpha: float | dict[str, float], pairs) -> str:
+    """Texture distance and content SSIM per style at one strength (or one per method: each
+    method's strongest swept alpha): a mean can hide one style."""
     cache = _load_cache(os.path.join(out, "scores.json"))
     styles = sorted({stem(s) for _, s in pairs})
+    alphas = alpha if isinstance(alpha, dict) else {m: alpha for m in methods}
     lines = [
-        f"| style (alpha {alpha:g}) | " + " | ".join(methods) + " |",
+        "| style | " + " | ".join(f"{m} @ {alphas[m]:g}" for m in methods) + " |",
         "|---|" + "---|" * len(methods),
     ]
     for style in styles:
         cells = []
         for m in methods:
-            rows = [cache[f"{m}|{alpha:g}|{stem(c)}__{style}"] for c, s in pairs if stem(s) == style]
+            rows = [cache[f"{m}|{alphas[m]:g}|{stem(c)}__{style}"] for c, s in pairs if stem(s) == style]
             cells.append(
                 f"{np.mean([r['style_swd'] for r in rows]):.3f} / {np.mean([r['content_ssim'] for r in rows]):.2f}"
             )
@@ -256,12 +258,12 @@ def report(table: dict, out: str, pairs, size: int, path: str, img_dir: str, tit
     chart(table, chart_path, target)
     sheet(out, [(m, max(table[m])) for m in table], one_per_style(pairs), sheet_path)
     rel = os.path.relpath(img_dir, os.path.dirname(path))
-    top = max(next(iter(table.values())))
+    top = {m: max(table[m]) for m in table}  # each method at its strongest swept alpha
     text = (
         f"# {title}\n\n{len(pairs)} dev pairs at {size} px; {machine()}.\n\n{read}\n"
         f"![sweep]({rel}/{os.path.basename(chart_path)})\n\n## Sweep means\n\n{sweep_table(table)}\n"
         f"## Per style\n\n{per_style_table(out, list(table), top, pairs)}\n"
-        f"## Contact sheet (one pair per style, full strength)\n\n![sheet]({rel}/{os.path.basename(sheet_path)})\n"
+        f"## Contact sheet (one pair per style, each method at its strongest swept alpha)\n\n![sheet]({rel}/{os.path.basename(sheet_path)})\n"
     )
     write_text(path, text)
 
