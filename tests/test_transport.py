@@ -15,7 +15,8 @@ def _clouds(c: int = 12, seed: int = 0):
     rng = np.random.default_rng(seed)
     content = rng.standard_normal((6000, c)).astype(np.float32)
     # skewed, heavy-tailed and correlated: what WCT's two moments cannot express
-    style = (rng.exponential(size=(8000, c)) ** 1.5 @ rng.standard_normal((c, c)) * 0.3 + 1.0).astype(np.float32)
+    mixing = rng.standard_normal((c, c)) * 0.3
+    style = (rng.exponential(size=(8000, c)) ** 1.5 @ mixing + 1.0).astype(np.float32)
     return content, style
 
 

@@ -93,7 +93,8 @@ class _Step:
         low, high = source[0], source[-1]
         grid = low + (high - low)[None, :] * np.linspace(0.0, 1.0, TABLE + 1, dtype=np.float32)[:, None]
         table = np.stack([np.interp(grid[:, j], source[:, j], target[:, j]) for j in range(source.shape[1])])
-        return _Step(basis, low, (TABLE / (high - low)).astype(np.float32), table.astype(np.float32).reshape(-1))
+        scale = (TABLE / (high - low)).astype(np.float32)
+        return _Step(basis, low, scale, table.astype(np.float32).reshape(-1))
 
     def move(self, flat: np.ndarray) -> np.ndarray:
         """``flat`` ([N, C], float32) moved in place along this step's basis."""
