@@ -37,9 +37,6 @@ __all__ = ["FEATURE_CACHE_BYTES", "TeacherEngine", "method_of", "render_level", 
 FEATURE_CACHE_BYTES = 256 << 20
 """Pass-1 features kept for pass 2 up to this size; beyond it tiles are encoded again."""
 
-SLICED_SAMPLE = 1 << 15
-"""Content feature vectors (per region) the ``ot`` transform is fitted on: a seeded sample."""
-
 STYLE_CODE_CACHE = 8
 """Multilevel style statistics kept per engine (each is a few MB: the relu4_1 colouring matrix)."""
 
@@ -288,9 +285,10 @@ def render_level(
     everywhere = _Moments(full)
     moments = [everywhere if r.weight is None else _Moments(full) for r in regions]
     # ot: a seeded sample of each region's features, to fit the transport map on
-    rate = min(1.0, SLICED_SAMPLE / (_cells(height, multiple) * _cells(width, multiple)))
+    rate = min(1.0, transport.SAMPLE / (_cells(height, multiple) * _cells(width, multiple)))
     sampler = np.random.default_rng(0)
-    samples: list[list[np.ndarray]] = [[] for _ in regions]
+    whole: list[np.ndarray] = []  # the image's sample, as `everywhere` is its moments
+    samples: list[list[np.ndarray]] = [whole if r.weight is None else [] for r in regions]
 
     # pass 1: global (per-region) content statistics over the cells each tile owns
     for box in boxes:
@@ -299,14 +297,15 @@ def render_level(
         flat = feats.reshape(-1, feats.shape[-1])
         everywhere.add(flat, own.reshape(-1))
         keep = sampler.random(len(flat)) < rate if method == "ot" else None
+        if keep is not None:
+            whole.append(flat[keep & (own.reshape(-1) > 0.5)])
         for region, moment, sample in zip(regions, moments, samples):
-            weight = own.reshape(-1)
             if region.weight is not None:
                 grid = _to_grid(region.weight[box.slices], feats.shape[:2], multiple)
                 weight = (own * grid).reshape(-1)
                 moment.add(flat, weight)
-            if keep is not None:
-                sample.append(flat[keep & (weight > 0.5)])
+                if keep is not None:
+                    sample.append(flat[keep & (weight > 0.5)])
         if cache_ok:
             cache[box] = feats
         done += 1
@@ -314,8 +313,8 @@ def render_level(
             callback(done, total)
 
     if method == "ot":  # a region too small to sample borrows the whole image's sample
-        whole = np.concatenate([np.concatenate(s) for s in samples if s] or [np.zeros((0, coder.channels))])
-        samples = [np.concatenate(s) if s and sum(map(len, s)) >= 2 else whole for s in samples]
+        image_sample = np.concatenate(whole)
+        samples = [np.concatenate(s) if sum(map(len, s)) >= 2 else image_sample for s in samples]
     transforms = [
         _region_transform(
             region, moment if moment.count >= 1.0 else everywhere, method, sample if method == "ot" else None

@@ -55,7 +55,7 @@ class LevelStats:
         flat: np.ndarray, eps: float = EPS, wct_eps: float = WCT_EPS, sliced: bool = False
     ) -> LevelStats:
         """Statistics of ``flat`` ([N, C] features); ``sliced`` adds the quantiles (a seeded
-        subsample of at most :data:`SLICED_SAMPLE` rows: 256 quantiles need no more)."""
+        subsample of at most :data:`transport.SAMPLE` rows: 256 quantiles need no more)."""
         n, c = flat.shape
         s1, s2 = np.zeros(c), np.zeros((c, c))
         for i in range(0, n, _CHUNK):  # float32 BLAS per block, float64 across blocks
@@ -68,11 +68,8 @@ class LevelStats:
         cov = second * n / max(n - 1, 1) + wct_eps * np.eye(c)  # as tfstyle.ops.wct
         vals, vecs = np.linalg.eigh(cov)
         colour = (vecs * np.sqrt(np.maximum(vals, wct_eps))) @ vecs.T
-        quantiles = transport.style_quantiles(subsample(flat, SLICED_SAMPLE)) if sliced else None
+        quantiles = transport.style_quantiles(subsample(flat, transport.SAMPLE)) if sliced else None
         return LevelStats(mean, std, colour, quantiles)
-
-
-SLICED_SAMPLE = 1 << 15
 
 
 def subsample(flat: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
