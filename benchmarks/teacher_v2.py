@@ -25,16 +25,29 @@ from benchmarks.report import machine
 
 
 def parse_method(spec: str) -> tuple[str, dict]:
-    """``ml:1,1,1,0:wct`` -> (folder-safe name, stylize options)."""
-    if spec in ("adain", "magenta", "wct"):
-        return spec, {"method": spec}
-    kind, weights, methods = spec.split(":")
-    if kind != "ml":
+    """``ml:1,1,1,0:wct`` -> (folder-safe name, stylize options); a last field ``r`` (residual
+    decoding) and/or ``pN`` (``--refine N``), e.g. ``ml:1,1,1,1:wct,wct,wct,adain:r,p5`` or
+    ``adain:p5``."""
+    head, *rest = spec.split(":")
+    if head in ("adain", "magenta", "wct"):
+        name, options, extra = head, {"method": head}, rest[0] if rest else ""
+    elif head == "ml" and len(rest) in (2, 3):
+        weights, methods, extra = rest[0], rest[1], rest[2] if len(rest) == 3 else ""
+        level_methods = methods.split(",") if "," in methods else [methods] * 4
+        level_weights = [float(w) for w in weights.split(",")]
+        name = "ml_" + "-".join(f"{w:g}" for w in level_weights) + "_" + "".join(m[0] for m in level_methods)
+        options = {"method": "multilevel", "level_weights": level_weights, "level_methods": level_methods}
+    else:
         raise ValueError(f"unknown method {spec!r}")
-    level_methods = methods.split(",") if "," in methods else [methods] * 4
-    level_weights = [float(w) for w in weights.split(",")]
-    name = "ml_" + "-".join(f"{w:g}" for w in level_weights) + "_" + "".join(m[0] for m in level_methods)
-    return name, {"method": "multilevel", "level_weights": level_weights, "level_methods": level_methods}
+    for flag in filter(None, extra.split(",")):
+        if flag == "r":
+            options["residual"] = True
+        elif flag.startswith("p"):
+            options["refine"] = int(flag[1:])
+        else:
+            raise ValueError(f"unknown flag {flag!r} in {spec!r}")
+        name += "_" + flag
+    return name, options
 
 
 def methods_for(specs: Sequence[str]) -> dict[str, sweep.SweepMethod]:

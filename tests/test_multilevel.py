@@ -203,3 +203,70 @@ def test_bad_level_options_are_one_line_errors():
         StylizeConfig(level_weights=(1, 1, 1, 3)).validate()
     with pytest.raises(TfstyleError, match="not one of"):
         StylizeConfig(level_methods="wct,wct,gram,wct").validate()
+
+
+def test_residual_decoding_cancels_the_decoders_loss():
+    """A level whose transform leaves the features as they are gives back the tile exactly in
+    residual mode, however lossy the decoder; a real change still comes through."""
+    from tfstyle.engines.base import Region
+    from tfstyle.engines.teacher import _Coder, render_level
+    from tfstyle.models.multilevel import LevelStats
+
+    rng = np.random.default_rng(0)
+    image = rng.random((24, 32, 3)).astype(np.float32)
+
+    def encode(x):
+        return x.reshape(12, 2, 16, 2, 3).mean(axis=(1, 3)) * 100.0  # 2x2 cells, 3 channels
+
+    def decode(feats, shape):
+        return np.repeat(np.repeat(feats / 100.0, 2, 0), 2, 1)[: shape[0], : shape[1]]  # blocky
+
+    coder = _Coder(encode, decode, 2, 3)
+    own = LevelStats.from_features(encode(image).reshape(-1, 3))  # the content's own statistics
+    same = render_level(coder, image, [Region(None, [own], [1.0])], "adain", 1.0, residual=True)
+    np.testing.assert_allclose(same, image, atol=1e-4)
+    lossy = render_level(coder, image, [Region(None, [own], [1.0])], "adain", 1.0)
+    assert np.abs(lossy - image).mean() > 0.05  # the decoder alone does lose detail
+    other = LevelStats.from_features(encode(image[::-1] * 0.5).reshape(-1, 3))
+    moved = render_level(coder, image, [Region(None, [other], [1.0])], "adain", 1.0, residual=True)
+    expected = np.clip(
+        image
+        + decode(encode(image) * 0 + _adain(encode(image), other), (24, 32))
+        - decode(encode(image), (24, 32)),
+        0,
+        1,
+    )
+    np.testing.assert_allclose(moved, expected, atol=1e-4)
+
+
+def _adain(feats, stats):
+    flat = feats.reshape(-1, feats.shape[-1]).astype(np.float64)
+    mean, std = flat.mean(0), np.sqrt(flat.var(0) + 1e-5)
+    return ((feats - mean) / std * stats.std + stats.mean).astype(np.float32)
+
+
+def test_residual_cascade_keeps_more_of_the_content(engine, images):
+    from tfstyle import metrics
+    from tfstyle.driver import stylize
+
+    content, style, _ = images
+    plain = stylize(content, style, engine=engine, method="multilevel", alpha=0.6)
+    residual = stylize(content, style, engine=engine, method="multilevel", alpha=0.6, residual=True)
+    assert metrics.content_ssim(residual, content) > metrics.content_ssim(plain, content) + 0.03
+    assert np.abs(residual - content).mean() > 0.03  # still stylized
+
+
+def test_fine_levels_of_a_tiled_run_use_smaller_tiles():
+    from tfstyle import tiling
+    from tfstyle.engines.teacher import FINE_TILE, _level_plan
+
+    plan = tiling.plan_tiles(3000, 4000, 1024, 64, 8)
+    assert _level_plan(plan, "relu3_1") is plan and _level_plan(None, "relu1_1") is None
+    fine = _level_plan(plan, "relu1_1")
+    assert max(fine.y.size, fine.x.size) <= FINE_TILE["relu1_1"]
+    covered = np.zeros((3000, 4000), bool)
+    for box in fine.boxes:
+        covered[box.slices] = True
+    assert covered.all() and fine.y.length == 3000 and fine.x.length == 4000
+    small = tiling.plan_tiles(600, 500, 512, 64, 8)
+    assert _level_plan(small, "relu1_1") is small

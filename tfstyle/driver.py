@@ -200,7 +200,7 @@ def stylize(
     if check is not None:
         check(config)
     codes = [eng.style_code(s, config) for s in style_images]
-    out = _render(eng, image, codes, blend, specs, config, callback)
+    out = _render(eng, image, codes, blend, specs, config, callback, style_images)
     if output is not None:
         from tfstyle.images import save_image
 
@@ -221,12 +221,19 @@ def render_codes(
     for callers that encode each style once and reuse it over many images (``tfstyle dataset``).
     ``config`` is assumed valid; no masks or labels."""
     eng = get_engine(engine, config)
+    if config.refine:
+        raise TfstyleError("refine needs the style images, not only their codes: use tfstyle.stylize")
     return _render(eng, image, list(codes), _blend_weights(weights, len(codes)), None, config, None)
 
 
-def _render(eng: Engine, image, codes: list, blend: list[float], specs, config: StylizeConfig, callback):
+def _render(eng: Engine, image, codes: list, blend, specs, config: StylizeConfig, callback, styles=()):
     regions, rest = _regions(codes, blend, specs, image.shape[:2], config)
     tile = config.tile_for(image.shape)
+    if tile and config.refine:
+        raise TfstyleError(
+            f"refine optimises the whole image at once, and this one would be tiled (long side "
+            f"{max(image.shape[:2])} px > tile {tile} px): pass --tile 0, or a smaller --size"
+        )
     plan = None
     if tile:
         overlap = min(int(config.overlap), tile // 2)
@@ -237,6 +244,12 @@ def _render(eng: Engine, image, codes: list, blend: list[float], specs, config: 
     else:
         out = render_tiles(eng, image, regions, rest, config, plan, callback)
     out = np.clip(np.asarray(out, np.float32), 0.0, 1.0)
+    if config.refine:
+        from tfstyle.refine import refine
+
+        out = refine(
+            out, image, styles, int(config.refine), alpha=float(config.alpha), blend=blend, regions=specs
+        )
     if config.preserve_color == "luminance":
         out = transfer_luminance(out, image)
     return out

@@ -204,21 +204,26 @@ def optimize(
     labels: labels_mod.LabelMap | None = None,
     callback: Callable[[int, dict, Callable[[], np.ndarray]], None] | None = None,
     extractor: VGGFeatures | None = None,
+    init: np.ndarray | None = None,
+    regions: Sequence[RegionSpec] | None = None,
 ) -> GatysResult:
     """Stylize ``content`` (HxWx3 float in [0,1]) towards ``styles``.
 
     ``masks`` (HxW, at the content's size) or ``labels`` (:class:`tfstyle.labels.LabelMap`: per-class
     styles and strengths, and with ``style_labels`` semantic Gram matching) confine styles to regions.
     ``callback(step, terms, get_image)`` is called after every step (progress bars, snapshots);
-    ``get_image()`` materialises the current image only when needed.
+    ``get_image()`` materialises the current image only when needed. ``init`` (an image at the
+    content's size) replaces ``config.init``: :mod:`tfstyle.refine` starts from a feed-forward output.
+    ``regions`` (:class:`tfstyle.masks.RegionSpec`, as the feed-forward driver builds them) stand in
+    for ``masks``.
     """
     config = config or GatysConfig()
     config.validate()
     content = np.asarray(content, np.float32)
     styles = [np.asarray(s, np.float32) for s in styles]
-    regions = style_labels = None
+    style_labels = None
     if labels is not None:
-        if masks is not None:
+        if masks is not None or regions is not None:
             raise TfstyleError("give region masks or a label map, not both")
         weights = list(style_weights or [1.0] * len(styles))
         label_map = labels_mod.as_label_map(labels)
@@ -237,7 +242,9 @@ def optimize(
         objective = StyleObjective(
             extractor, content, styles, config, style_weights, masks, regions, style_labels
         )
-        if config.init == "content":
+        if init is not None:
+            init = np.asarray(init, np.float32)
+        elif config.init == "content":
             init = content
         else:
             rng = np.random.default_rng(config.seed)

@@ -72,6 +72,20 @@ def register(sub) -> None:
         "distribution, stronger texture, slower) per level relu1_1,relu2_1,relu3_1,relu4_1",
     )
     p.add_argument(
+        "--residual",
+        action="store_true",
+        help="teacher: each level adds its decoded change to the image instead of replacing it by the "
+        "decoder's output (keeps fine detail and texture through the cascade)",
+    )
+    p.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after the network, N small steps of the Gatys objective (5: stronger, finer texture; each "
+        "step costs about one teacher pass; needs the whole image: no tiling)",
+    )
+    p.add_argument(
         "--tile",
         type=int,
         default=None,
@@ -109,7 +123,17 @@ def _batch_output(out_dir: str, path: str) -> str:
     return os.path.join(out_dir, stem + (ext if ext.lower() in SAVE_EXTENSIONS else ".png"))
 
 
-_FIELDS = ("alpha", "size", "style_size", "tile", "overlap", "feather", "level_weights", "level_methods")
+_FIELDS = (
+    "alpha",
+    "size",
+    "style_size",
+    "tile",
+    "overlap",
+    "feather",
+    "level_weights",
+    "level_methods",
+    "refine",
+)
 
 
 def _config(args: argparse.Namespace):
@@ -126,6 +150,8 @@ def _config(args: argparse.Namespace):
         # the multi-level teacher's options; commands without them (video) take the defaults
         level_weights=getattr(args, "level_weights", DEFAULT_LEVEL_WEIGHTS),
         level_methods=getattr(args, "level_methods", DEFAULT_LEVEL_METHODS),
+        residual=getattr(args, "residual", False),
+        refine=getattr(args, "refine", 0),
         tile=args.tile,
         overlap=args.overlap,
         feather=args.feather,

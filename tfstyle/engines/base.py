@@ -29,6 +29,7 @@ STYLE_MAX = 1024
 """Default largest long side of a style image (its statistics gain nothing from more pixels)."""
 
 MIN_SIDE = 16
+MAX_REFINE = 100
 METHODS = ("adain", "wct", "multilevel")
 TEACHER_METHOD = "adain"
 """The teacher's transform when ``StylizeConfig.method`` is None (the default)."""
@@ -68,6 +69,10 @@ class StylizeConfig:
     # multilevel: each level's strength (relu1_1..relu4_1, times alpha; 0 skips the level) and transform
     level_weights: tuple[float, ...] = DEFAULT_LEVEL_WEIGHTS
     level_methods: tuple[str, ...] = DEFAULT_LEVEL_METHODS
+    residual: bool = False  # multilevel: each level adds its decoded change (keeps detail, see render_level)
+    refine: int = (
+        0  # polishing steps of the shared Gatys objective after the feed-forward pass (tfstyle.refine)
+    )
     tile: int | None = None  # None = auto (AUTO_TILE when a side exceeds it), 0 = never tile
     overlap: int = 64  # least overlap between tiles in px
     feather: float | None = None  # mask edge sigma in px; None = 1.5% of the short side; 0 = hard
@@ -89,6 +94,8 @@ class StylizeConfig:
             raise TfstyleError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         self.level_weights = parse_level_weights(self.level_weights)
         self.level_methods = parse_level_methods(self.level_methods)
+        if not isinstance(self.refine, (int, np.integer)) or not 0 <= int(self.refine) <= MAX_REFINE:
+            raise TfstyleError(f"refine must be between 0 and {MAX_REFINE} steps, not {self.refine}")
         if self.tile is not None and self.tile != 0 and int(self.tile) < MIN_SIDE:
             raise TfstyleError(f"tile must be 0 (no tiling) or at least {MIN_SIDE} px, not {self.tile}")
         if int(self.overlap) < 0:

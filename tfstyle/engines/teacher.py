@@ -31,11 +31,17 @@ from tfstyle.assets import MULTILEVEL_DECODERS
 from tfstyle.assets import TEACHER_DECODER as _DEFAULT_TEACHER_DECODER
 from tfstyle.engines.base import LEVELS, TEACHER_METHOD, Region, StylizeConfig
 from tfstyle.errors import TfstyleError, WeightsError, require
+from tfstyle.precision import inference_precision
 
 __all__ = ["FEATURE_CACHE_BYTES", "TeacherEngine", "method_of", "render_level", "teacher_decoder_path"]
 
 FEATURE_CACHE_BYTES = 256 << 20
 """Pass-1 features kept for pass 2 up to this size; beyond it tiles are encoded again."""
+
+FINE_TILE = {"relu1_1": 512, "relu2_1": 512}
+"""Largest tile side at the fine levels of a tiled multilevel run: a 1024 px tile holds 256 MB of
+relu1_1 features alone (64 channels at full resolution, float32), plus the encoder's and decoder's
+full-resolution activations; 512 px tiles keep a 12 MP image within the AdaIN teacher's peak."""
 
 STYLE_CODE_CACHE = 8
 """Multilevel style statistics kept per engine (each is a few MB: the relu4_1 colouring matrix)."""
@@ -57,18 +63,6 @@ def _load_multilevel(paths: tuple[tuple[str, str], ...], precision: str):
 
     with policy_scope(precision):
         return MultilevelTeacher(dict(paths))
-
-
-def inference_precision() -> str:
-    """The Keras policy the teacher runs in: ``$TFSTYLE_PRECISION``, else ``auto``.
-
-    Why: on CPUs with native BF16 (AMX/AVX512-BF16) ``mixed_bfloat16`` runs the VGG encoder and
-    decoders about 2.5x faster than float32, and the pictures differ by less than the 8-bit PNG step
-    can show (52-60 dB PSNR at 512 px); elsewhere ``auto`` stays float32. Statistics, WCT and the
-    transforms always run in float32/float64 (features are cast before them)."""
-    from tfstyle.precision import choose_policy
-
-    return choose_policy(os.environ.get("TFSTYLE_PRECISION") or "auto", gpus=0)
 
 
 def method_of(config: StylizeConfig) -> str:
@@ -208,7 +202,9 @@ class TeacherEngine:
             out = self._render_multilevel(content, regions, config, plan, callback)
         else:
             coder = _Coder(self.encode, self.decode, self.multiple, 512)
-            out = render_level(coder, content, regions, method, float(config.alpha), plan, callback)
+            out = render_level(
+                coder, content, regions, method, float(config.alpha), plan, callback, config.residual
+            )
         if rest is not None:  # unstyled pixels are the content itself, not its reconstruction
             out *= 1.0 - rest[..., None]
             out += rest[..., None] * content
@@ -241,8 +237,20 @@ class TeacherEngine:
                 if callback is not None:
                     callback(k * total + done, len(steps) * total)
 
-            image = render_level(coder, image, level_regions, method, strength, plan, progress)
+            level_plan = _level_plan(plan, level)
+            image = render_level(
+                coder, image, level_regions, method, strength, level_plan, progress, config.residual
+            )
         return image if steps else image.copy()
+
+
+def _level_plan(plan: tiling.TilePlan | None, level: str) -> tiling.TilePlan | None:
+    """``plan``, or the same image cut into smaller tiles at a level with a :data:`FINE_TILE` cap."""
+    limit = FINE_TILE.get(level)
+    if plan is None or limit is None or max(plan.y.size, plan.x.size) <= limit:
+        return plan
+    overlap = min(2 * plan.y.width, limit // 2)
+    return tiling.plan_tiles(plan.y.length, plan.x.length, limit, overlap, 8)
 
 
 class _Blend(NamedTuple):
@@ -269,8 +277,13 @@ def render_level(
     alpha: float,
     plan: tiling.TilePlan | None = None,
     callback: Callable[[int, int], None] | None = None,
+    residual: bool = False,
 ) -> np.ndarray:
-    """Two passes over the tiles at one level: global per-region statistics, then transform and decode."""
+    """Two passes over the tiles at one level: global per-region statistics, then transform and decode.
+
+    ``residual``: the tile plus ``decode(target) - decode(features)`` instead of ``decode(target)``,
+    so what the decoder cannot reconstruct (fine detail, the earlier levels' texture) is kept rather
+    than blurred away at every level of a cascade."""
     multiple = coder.multiple
     height, width = content.shape[:2]
     if plan is None:  # one tile that is the whole image
@@ -329,6 +342,8 @@ def render_level(
             target = feats
         elif alpha != 1.0:
             target = alpha * target + (1.0 - alpha) * feats
+        if residual and alpha != 0.0:  # the decoded change only: the decoder's blur cancels
+            return np.clip(tile + coder.decode(target, box.shape) - coder.decode(feats, box.shape), 0.0, 1.0)
         return coder.decode(target, box.shape)
 
     def tile_done(i: int, _n: int) -> None:
