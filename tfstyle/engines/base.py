@@ -69,10 +69,8 @@ class StylizeConfig:
     # multilevel: each level's strength (relu1_1..relu4_1, times alpha; 0 skips the level) and transform
     level_weights: tuple[float, ...] = DEFAULT_LEVEL_WEIGHTS
     level_methods: tuple[str, ...] = DEFAULT_LEVEL_METHODS
-    residual: bool = False  # multilevel: each level adds its decoded change (keeps detail, see render_level)
-    refine: int = (
-        0  # polishing steps of the shared Gatys objective after the feed-forward pass (tfstyle.refine)
-    )
+    residual: bool = False  # teacher: each level adds its decoded change (keeps detail; render_level)
+    refine: int = 0  # Gatys-objective steps after the feed-forward pass (tfstyle.refine)
     tile: int | None = None  # None = auto (AUTO_TILE when a side exceeds it), 0 = never tile
     overlap: int = 64  # least overlap between tiles in px
     feather: float | None = None  # mask edge sigma in px; None = 1.5% of the short side; 0 = hard
