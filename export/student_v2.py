@@ -10,7 +10,8 @@ size), with the AdaIN statistics in float NumPy between them (:mod:`tfstyle.styl
   so full strength and alpha 0 both fall inside the int8 ranges.
 
 Then parity with the Keras float model on the dev pairs (end-to-end PSNR), and the op check: every
-MIRROR_PAD / CONV_2D / DEPTHWISE_CONV_2D in both graphs must run on int8 tensors.
+CONCATENATION (the reflection padding) / CONV_2D / DEPTHWISE_CONV_2D in both graphs must run on int8
+tensors, and no MIRROR_PAD may appear (XNNPACK does not run it).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def calibration_sets(student, root: str, count: int, size: int) -> dict:
 
 
 def op_report(buf: bytes) -> dict:
-    """Per builtin op: the dtypes of its first input (the check that MIRROR_PAD stays integer)."""
+    """Per builtin op: the dtypes of its first input (the check that padding stays integer)."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(bytearray(buf), 0)

@@ -50,3 +50,25 @@ def test_matches_keras_vgg19_features():
 def test_unknown_layer_is_rejected():
     with pytest.raises(ValueError, match="unknown VGG19 layer"):
         build_vgg19(["relu9_9"])
+
+
+@pytest.mark.parametrize("pads", [(1, 1, 1, 1), (0, 1, 0, 1), (2, 1, 3, 0)])
+def test_reflect_pad_equals_tf_reflect_with_unknown_sizes(pads):
+    """The slice-and-concatenate reflection (what TFLite keeps inside XNNPACK) is tf.pad's REFLECT,
+    also traced with unknown height and width, and its gradient is the same."""
+    from tfstyle._keras import tf
+    from tfstyle.ops import reflect_pad
+
+    top, bottom, left, right = pads
+    paddings = [[0, 0], [top, bottom], [left, right], [0, 0]]
+    x = tf.constant(np.random.default_rng(0).standard_normal((2, 7, 9, 3)).astype(np.float32))
+    want = tf.pad(x, paddings, mode="REFLECT")
+    spec = [tf.TensorSpec([None, None, None, 3])]
+    traced = tf.function(lambda t: reflect_pad(t, *pads), input_signature=spec)
+    np.testing.assert_array_equal(traced(x).numpy(), want.numpy())
+    weights = tf.constant(np.random.default_rng(1).standard_normal(want.shape).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = tf.reduce_sum(reflect_pad(x, *pads) * weights)
+        theirs = tf.reduce_sum(tf.pad(x, paddings, mode="REFLECT") * weights)
+    np.testing.assert_allclose(tape.gradient(ours, x).numpy(), tape.gradient(theirs, x).numpy(), atol=1e-6)

@@ -69,10 +69,11 @@ class LiteStudentV2:
         out = []
         for i, image in enumerate(pad_to_multiple(content, self.multiple)):
             taps = self.encode(image)
+            own = style_codes.code_of(taps)
             code = codes[i % len(codes)]
             if float(alpha) != 1.0:
-                code = style_codes.mix(code, style_codes.code_of(taps), alpha)
-            feed = {name: t[None] for name, t in zip(self.taps, style_codes.restyle(taps, code))}
+                code = style_codes.mix(code, own, alpha)
+            feed = {name: t[None] for name, t in zip(self.taps, style_codes.restyle(taps, code, own))}
             out.append(self.decoder(**feed)[0])
         return np.clip(np.stack(out)[:, :h, :w, :], 0.0, 1.0)
 

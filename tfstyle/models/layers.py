@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tfstyle._keras import keras, tf
+from tfstyle._keras import keras
+from tfstyle.ops import reflect_pad
 
 
 class ReflectionPad2D(keras.layers.Layer):
@@ -18,10 +19,9 @@ class ReflectionPad2D(keras.layers.Layer):
 
     def call(self, x):
         if isinstance(self.pad, int):
-            p = self.pad
-            return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+            return reflect_pad(x, self.pad, self.pad, self.pad, self.pad)
         (top, bottom), (left, right) = self.pad
-        return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT")
+        return reflect_pad(x, top, bottom, left, right)
 
     def get_config(self):
         return {**super().get_config(), "pad": self.pad}
