@@ -239,7 +239,7 @@ class TeacherEngine:
 
             level_plan = _level_plan(plan, level)
             image = render_level(
-                coder, image, level_regions, method, strength, level_plan, progress, config.residual
+                coder, image, level_regions, method, strength, level_plan, progress, config.residual, k > 0
             )
         return image if steps else image.copy()
 
@@ -278,12 +278,14 @@ def render_level(
     plan: tiling.TilePlan | None = None,
     callback: Callable[[int, int], None] | None = None,
     residual: bool = False,
+    inplace: bool = False,
 ) -> np.ndarray:
     """Two passes over the tiles at one level: global per-region statistics, then transform and decode.
 
     ``residual``: the tile plus ``decode(target) - decode(features)`` instead of ``decode(target)``,
     so what the decoder cannot reconstruct (fine detail, the earlier levels' texture) is kept rather
-    than blurred away at every level of a cascade."""
+    than blurred away at every level of a cascade. ``inplace``: the result overwrites ``content``
+    (a cascade's own intermediate image, never the caller's)."""
     multiple = coder.multiple
     height, width = content.shape[:2]
     if plan is None:  # one tile that is the whole image
@@ -350,7 +352,8 @@ def render_level(
         if callback is not None:
             callback(len(boxes) + i, total)
 
-    return tiling.tiled_apply(content, fn, with_box=True, plan=plan, callback=tile_done)
+    out = content if inplace and content.dtype == np.float32 else None
+    return tiling.tiled_apply(content, fn, with_box=True, plan=plan, callback=tile_done, out=out)
 
 
 _CHUNK = 1 << 16
