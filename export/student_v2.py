@@ -78,8 +78,12 @@ def metadata(role: str, variant: str) -> dict:
 def convert(model, role: str, calibration, variant: str = "int8") -> bytes:
     from tfstyle._keras import tf
 
+    from tfstyle.models.layers import sliced_reflection
+
     fn = (_encoder_fn if role == "encoder" else _decoder_fn)(model)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
+    with sliced_reflection():  # no MIRROR_PAD: it would fall outside XNNPACK
+        concrete = fn.get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     if variant in ("int8", "int16x8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = calibration
