@@ -256,12 +256,12 @@ def test_fine_levels_of_a_tiled_run_use_smaller_tiles():
     from tfstyle.engines.teacher import FINE_TILE, _level_plan
 
     plan = tiling.plan_tiles(3000, 4000, 1024, 64, 8)
-    assert _level_plan(plan, "relu3_1") is plan and _level_plan(None, "relu1_1") is None
+    assert _level_plan(plan, "relu4_1") is plan and _level_plan(None, "relu1_1") is None
     fine = _level_plan(plan, "relu1_1")
     assert max(fine.y.size, fine.x.size) <= FINE_TILE["relu1_1"]
     covered = np.zeros((3000, 4000), bool)
     for box in fine.boxes:
         covered[box.slices] = True
     assert covered.all() and fine.y.length == 3000 and fine.x.length == 4000
-    small = tiling.plan_tiles(600, 500, 512, 64, 8)
+    small = tiling.plan_tiles(600, 500, FINE_TILE["relu1_1"], 64, 8)
     assert _level_plan(small, "relu1_1") is small

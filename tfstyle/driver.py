@@ -243,7 +243,9 @@ def _render(eng: Engine, image, codes: list, blend, specs, config: StylizeConfig
         out = render(image, regions, rest, config, plan, callback)
     else:
         out = render_tiles(eng, image, regions, rest, config, plan, callback)
-    out = np.clip(np.asarray(out, np.float32), 0.0, 1.0)
+    out = np.asarray(out, np.float32)
+    # in place when the engine's result is its own array: one full-size copy fewer at 12 MP
+    out = np.clip(out, 0.0, 1.0, out=out if out is not image and out.flags.writeable else None)
     if config.refine:
         from tfstyle.refine import refine
 
