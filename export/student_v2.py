@@ -77,7 +77,6 @@ def metadata(role: str, variant: str) -> dict:
 
 def convert(model, role: str, calibration, variant: str = "int8") -> bytes:
     from tfstyle._keras import tf
-
     from tfstyle.models.layers import sliced_reflection
 
     fn = (_encoder_fn if role == "encoder" else _decoder_fn)(model)

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from tfstyle._keras import keras, tf
 from tfstyle.ops import reflect_pad
 
-
 _SLICED_REFLECTION = False
 
 
