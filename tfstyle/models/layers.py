@@ -16,7 +16,7 @@ def sliced_reflection() -> Iterator[None]:
     """Within this block, reflection pads are traced as slices and concatenations
     (:func:`tfstyle.ops.reflect_pad`): for TFLite conversion, where MIRROR_PAD falls outside
     XNNPACK. TensorFlow itself keeps ``tf.pad``: one copy per pad instead of two (12 MP teacher
-    peak memory +140 MB with slices)."""
+    peak memory about +300 MB with slices)."""
     global _SLICED_REFLECTION
     previous, _SLICED_REFLECTION = _SLICED_REFLECTION, True
     try:
