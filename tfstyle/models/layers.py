@@ -37,7 +37,10 @@ class ReflectionPad2D(keras.layers.Layer):
         self.pad = pad if isinstance(pad, int) else tuple(tuple(int(v) for v in side) for side in pad)
 
     def call(self, x):
-        (top, bottom), (left, right) = ((self.pad,) * 2,) * 2 if isinstance(self.pad, int) else self.pad
+        if isinstance(self.pad, int):
+            top = bottom = left = right = self.pad
+        else:
+            (top, bottom), (left, right) = self.pad
         if _SLICED_REFLECTION:
             return reflect_pad(x, top, bottom, left, right)
         return tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]], mode="REFLECT")
