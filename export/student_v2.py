@@ -6,8 +6,9 @@ size), with the AdaIN statistics in float NumPy between them (:mod:`tfstyle.styl
 * ``encoder`` (signature ``encode``): uint8 image -> the taps (float32 out: the statistics
   are taken on dequantised values);
 * ``decoder`` (signature ``decode``): the AdaIN'd taps (float32 in, quantised by the graph) ->
-  uint8 image. Calibrated on taps restyled by real style codes *and* by the content's own code,
-  so full strength and alpha 0 both fall inside the int8 ranges.
+  the uint8-quantised residual the runtime adds to the colour base (in float NumPy). Calibrated on
+  taps restyled by real style codes *and* by the content's own code, so full strength and alpha 0
+  both fall inside the int8 ranges.
 
 Then parity with the Keras float model on the dev pairs (end-to-end PSNR), and the op check: every
 CONCATENATION (the reflection padding) / CONV_2D / DEPTHWISE_CONV_2D in both graphs must run on int8
@@ -27,7 +28,7 @@ from tfstyle import tflite_meta
 from tfstyle.files import atomic_path
 
 DATA = os.environ.get("TFSTYLE_DATA", "../shared/data")
-SIGNATURES = {"encoder": ("encode", "image"), "decoder": ("decode", "stylized_image")}
+SIGNATURES = {"encoder": ("encode", "image"), "decoder": ("decode", "residual")}
 
 
 def _encoder_fn(encoder):
@@ -50,7 +51,7 @@ def _decoder_fn(decoder):
     spec = [tf.TensorSpec([1, None, None, c], tf.float32, name=n) for n, c in zip(TAP_NAMES, TAP_CHANNELS)]
 
     def decode(tap0, tap1, tap2, tap3):
-        return {"stylized_image": decoder([tap0, tap1, tap2, tap3], training=False)}
+        return {"residual": decoder([tap0, tap1, tap2, tap3], training=False)}
 
     return tf.function(decode, input_signature=spec)
 
@@ -65,7 +66,7 @@ def metadata(role: str, variant: str) -> dict:
         "variant": variant,
         "signature": key,
         "inputs": ["image"] if role == "encoder" else list(TAP_NAMES),
-        "output": TAP_NAMES[-1] if role == "encoder" else "stylized_image",
+        "output": TAP_NAMES[-1] if role == "encoder" else "residual",
         "taps": list(TAP_NAMES),
         "tap_channels": list(TAP_CHANNELS),
         "style_dim": CODE_DIM,

@@ -26,7 +26,11 @@ def v2_weights(tmp_path_factory) -> tuple[str, str]:
     folder = tmp_path_factory.mktemp("student_v2")
     paths = str(folder / "encoder.h5"), str(folder / "decoder.h5")
     S.build_encoder(imagenet=True).save_weights(paths[0])
-    S.build_decoder().save_weights(paths[1])
+    decoder = S.build_decoder()
+    layer = decoder.get_layer("to_rgb")  # starts at zero; random here so the residual path is tested
+    kernel = np.random.default_rng(0).normal(0, 0.05, layer.kernel.shape).astype(np.float32)
+    layer.set_weights([kernel, np.zeros(3, np.float32)])
+    decoder.save_weights(paths[1])
     return paths
 
 
@@ -91,11 +95,31 @@ def test_alpha_zero_decodes_the_content_own_features_and_strength_is_linear(v2):
     own = v2.style_code(content)[0]
     zero = v2.stylize(content[None], code, alpha=0.0)[0]
     taps = v2.taps(content[None])
-    plain = np.clip(v2.decoder(taps).numpy()[0], 0, 1)  # no AdaIN at all: the reconstruction path
+    plain = np.clip(v2.decoder(taps).numpy()[0] + content, 0, 1)  # no AdaIN: the content + its residual
     np.testing.assert_allclose(zero, plain, atol=2e-3)
     half = v2.stylize(content[None], code, alpha=0.5)[0]
     np.testing.assert_allclose(half, v2.stylize(content[None], 0.5 * code + 0.5 * own)[0], atol=1e-4)
     assert not np.allclose(v2.stylize(content[None], code)[0], zero, atol=1e-3)
+
+
+def test_colour_base_is_a_palette_transfer_that_returns_the_content_at_alpha_zero(v2):
+    """The decoder's residual sits on the content with the style's RGB statistics; at the content's
+    own code that base is the content itself, and a fresh decoder (last convolution at zero)
+    returns exactly the base."""
+    from tfstyle import style_codes
+    from tfstyle.models.student_v2 import TAP_CHANNELS, StudentV2, build_decoder, colour_base
+
+    content, style = _image(4), np.ascontiguousarray(_image(5)[::-1] * 0.5 + 0.3)
+    own, code = v2.style_code(content)[0], v2.style_code(style)[0]
+    np.testing.assert_allclose(colour_base(content[None], own[None], own[None])[0], content, atol=1e-5)
+    base = style_codes.colour_base(content, code, own, TAP_CHANNELS)
+    np.testing.assert_allclose(base, colour_base(content[None], own[None], code[None])[0], atol=1e-5)
+    rgb_mean = style.reshape(-1, 3).mean(0)  # tap0 (2x2 means) keeps the image's mean
+    np.testing.assert_allclose(base.reshape(-1, 3).mean(0), rgb_mean, atol=2e-3)
+    fresh = StudentV2.__new__(StudentV2)
+    fresh.encoder, fresh.decoder = v2.encoder, build_decoder()
+    np.testing.assert_allclose(fresh.stylize(content[None], code)[0], np.clip(base, 0, 1), atol=1e-5)
+    np.testing.assert_allclose(fresh.stylize(content[None], code, alpha=0.0)[0], content, atol=1e-5)
 
 
 def test_engines_are_registered_and_a_missing_file_is_one_line(tmp_path):

@@ -57,6 +57,13 @@ def restyle(taps: Sequence[np.ndarray], code: np.ndarray, own: np.ndarray | None
     return out
 
 
+def colour_base(image: np.ndarray, code: np.ndarray, own: np.ndarray, channels: Sequence[int]) -> np.ndarray:
+    """The decoder's base: the image [H, W, 3] with its RGB statistics (the first tap's part of
+    ``own``) replaced by ``code``'s; :func:`tfstyle.models.student_v2.colour_base` in NumPy."""
+    n = 2 * channels[0]
+    return restyle([image], np.asarray(code)[:n], np.asarray(own)[:n])[0]
+
+
 def mix(code: np.ndarray, own: np.ndarray, alpha: float) -> np.ndarray:
     """Strength, linear in the code: alpha 0 is the content's own code (the content comes back)."""
     alpha = float(alpha)

@@ -266,7 +266,8 @@ class StudentV2Task:
         return ds.batch(global_batch, drop_remainder=True).prefetch(2)
 
     def forward(self, content, style, training: bool, motion=None):
-        """Stylized, identity and (with ``motion``) moved outputs of one batch; one decoder pass."""
+        """Stylized, identity and (with ``motion``) moved outputs of one batch (each the decoder's
+        residual over its colour base); one decoder pass."""
         from tfstyle._keras import tf
         from tfstyle.models import student_v2 as S
 
@@ -276,12 +277,15 @@ class StudentV2Task:
         tc, ts = taps(content), taps(style)
         code_s, code_c = S.code_from_taps(ts), S.code_from_taps(tc)
         parts = [S.restyle(tc, code_s), S.restyle(tc, code_c)]
+        bases = [S.colour_base(content, code_c, code_s), content]  # the identity's base is the content
         if motion is not None:
             moved = apply_motion(content, motion)
             moved += self.noise * tf.random.normal(tf.shape(moved))
-            parts.append(S.restyle(taps(moved), code_s))
+            tm = taps(moved)
+            parts.append(S.restyle(tm, code_s))
+            bases.append(S.colour_base(moved, S.code_from_taps(tm), code_s))
         dec_in = [tf.concat([p[i] for p in parts], 0) for i in range(len(S.TAP_CHANNELS))]
-        out = tf.cast(self.decoder(dec_in, training=training), tf.float32)
+        out = tf.cast(self.decoder(dec_in, training=training), tf.float32) + tf.concat(bases, 0)
         return tf.split(out, len(parts), 0), parts[0]
 
     def losses(self, batch: dict, training: bool) -> dict:

@@ -10,9 +10,14 @@
 * ``style code``: per-channel mean and std of the encoder's taps of the style image, concatenated
   (:data:`CODE_DIM` floats). Computed, so it describes unseen paintings as AdaIN does; blends and
   strength are linear in it, and the content's own code gives the content back (alpha 0).
-* ``decoder``: the AdaIN'd taps -> image. Reflection-padded 3x3 convolutions, nearest-neighbour
-  resize then convolution (no transposed convolutions: no lattice), each finer tap concatenated
-  after its upsampling.
+* ``decoder``: the AdaIN'd taps -> a *residual* added to the colour base (:func:`colour_base`: the
+  content with its RGB mean/std replaced by the code's, a palette transfer that is the content
+  itself at alpha 0). Reflection-padded 3x3 convolutions, nearest-neighbour resize then
+  convolution (no transposed convolutions: no lattice), each finer tap concatenated after its
+  upsampling; the last convolution starts at zero. Why: decoding the whole image, the student
+  painted grey for 800 steps; with the base it has the style's palette and the content's full
+  resolution detail from step 0 and learns only the texture, and it needs no full-resolution
+  convolution of its own (the costliest layer, 0.34 GMAC at 384 px).
 
 The AdaIN itself sits between the two flat functional graphs, in float: in TFLite the encoder and
 decoder are INT8 and the statistics (a few hundred floats) stay float in NumPy, which is what INT8
@@ -45,7 +50,7 @@ EMBED_TAP = 3  # the 1/8 tap is embedded onto the teacher's relu4_1 (same grid)
 @dataclass(frozen=True)
 class StudentV2Config:
     widths: tuple = (64, 32, 16)  # decoder widths at 1/8, 1/4, 1/2
-    out_width: int = 16  # full-resolution convolution before RGB
+    out_width: int = 0  # a full-resolution convolution before RGB (0: none; the base has the detail)
 
 
 def _rebuilt_layer(layer):
@@ -102,7 +107,7 @@ def _conv(x, filters, name, act=True, dtype=None):
 
 
 def build_decoder(cfg: StudentV2Config = StudentV2Config()) -> keras.Model:
-    """AdaIN'd taps (RGB 1/2, 1/2, 1/4, 1/8) -> image in about [0, 1] (clipped by the caller)."""
+    """AdaIN'd taps (RGB 1/2, 1/2, 1/4, 1/8) -> the residual over :func:`colour_base` (zero at first)."""
     taps = [keras.Input((None, None, c), name=name) for name, c in zip(TAP_NAMES, TAP_CHANNELS)]
     w8, w4, w2 = cfg.widths
     x = _conv(taps[3], w8, "dec8a")
@@ -116,8 +121,10 @@ def build_decoder(cfg: StudentV2Config = StudentV2Config()) -> keras.Model:
     x = keras.layers.Concatenate(name="cat2")([x, taps[1], taps[0]])
     x = _conv(x, w2, "dec2b")
     x = keras.layers.UpSampling2D(2, interpolation="nearest", name="up1")(x)
-    x = _conv(x, cfg.out_width, "dec1")
-    out = _conv(x, 3, "to_rgb", act=False, dtype="float32")
+    if cfg.out_width:
+        x = _conv(x, cfg.out_width, "dec1")
+    x = ReflectionPad2D(1, name="to_rgb_pad")(x)
+    out = keras.layers.Conv2D(3, 3, kernel_initializer="zeros", name="to_rgb", dtype="float32")(x)
     return keras.Model(taps, out, name="student_v2_decoder")
 
 
@@ -165,6 +172,16 @@ def split_code(code) -> list[tuple]:
     return out
 
 
+def colour_base(image, own_code, code):
+    """The image with its RGB mean/std (the code's ``tap0``) replaced by ``code``'s: the palette
+    transfer the decoder's residual is added to. ``own_code`` is the image's own code, so the base
+    is the image itself at alpha 0 (exactly: both sides use the same statistics). Arrays or
+    tensors, [B, H, W, 3] with codes [B, CODE_DIM]; the runtime's twin is
+    :func:`tfstyle.style_codes.colour_base`."""
+    (own_mean, own_std), (mean, std) = split_code(own_code)[0], split_code(code)[0]
+    return (image - own_mean) / own_std * std + mean
+
+
 def restyle(taps, code) -> list:
     """AdaIN of every tap by the code (TensorFlow, differentiable)."""
     return [adain(tap, mean, std) for tap, (mean, std) in zip(taps, split_code(code))]
@@ -209,10 +226,13 @@ class StudentV2:
         """Content [B,H,W,3] in [0, 1] and codes [B, D] (or one [D]) -> stylized [B,H,W,3] in [0, 1]."""
         content = as_batch(content_batch)
         h, w = content.shape[1:3]
-        taps = self.taps(pad_to_multiple(content, MULTIPLE))
+        padded = pad_to_multiple(content, MULTIPLE)
+        taps = self.taps(padded)
         codes = np.asarray(codes, np.float32).reshape(-1, CODE_DIM)
         codes = np.repeat(codes, len(content), 0) if len(codes) == 1 else codes
+        own = code_from_taps(taps).numpy()
         if float(alpha) != 1.0:
-            codes = mix_codes(codes, code_from_taps(taps).numpy(), float(alpha))
+            codes = mix_codes(codes, own, float(alpha))
         out = self.decoder(restyle(taps, tf.constant(codes)), training=False)
-        return np.clip(np.asarray(out, np.float32)[:, :h, :w, :], 0.0, 1.0)
+        out = np.asarray(out, np.float32) + colour_base(padded, own, codes)
+        return np.clip(out[:, :h, :w, :], 0.0, 1.0)
