@@ -16,11 +16,12 @@ EPS = 1e-5  # as tfstyle.ops.EPS
 
 
 def tap_stats(tap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[H, W, C] -> per-channel mean and std. Sums of x and x^2 accumulate in float64 (a 192 x 192
-    tap loses nothing) without a float64 copy of the tap: on a phone this runs once per photo."""
+    """[H, W, C] -> per-channel mean and std, summed in float32: on a phone this runs once per
+    photo, and float64 accumulators took twice as long for a relative difference of about 1e-5
+    (a 192 x 192 x 48 tap), far below what an 8-bit image shows."""
     flat = np.asarray(tap, np.float32).reshape(-1, tap.shape[-1])
-    mean = flat.mean(0, dtype=np.float64)
-    var = np.einsum("ij,ij->j", flat, flat, dtype=np.float64) / len(flat) - mean**2
+    mean = flat.sum(0) / len(flat)
+    var = np.einsum("ij,ij->j", flat, flat) / len(flat) - mean * mean
     return mean, np.sqrt(np.maximum(var, 0.0) + EPS)
 
 
@@ -52,8 +53,10 @@ def restyle(taps: Sequence[np.ndarray], code: np.ndarray, own: np.ndarray | None
     out = []
     for tap, (mean, std), (own_mean, own_std) in zip(taps, split(code, channels), own_stats):
         scale = np.asarray(std, np.float64) / own_std
-        shift = np.asarray(mean, np.float64) - own_mean * scale
-        out.append(np.asarray(tap, np.float32) * scale.astype(np.float32) + shift.astype(np.float32))
+        shift = (np.asarray(mean, np.float64) - own_mean * scale).astype(np.float32)
+        restyled = np.multiply(tap, scale.astype(np.float32), dtype=np.float32)
+        restyled += shift  # in place: one pass less over the tap than ``tap * scale + shift``
+        out.append(restyled)
     return out
 
 

@@ -74,7 +74,9 @@ class LiteStudentV2:
             if float(alpha) != 1.0:
                 code = style_codes.mix(code, own, alpha)
             feed = {name: t[None] for name, t in zip(self.taps, style_codes.restyle(taps, code, own))}
-            out.append(self.decoder(**feed)[0] + style_codes.colour_base(image, code, own, self.channels))
+            base = style_codes.colour_base(image, code, own, self.channels)
+            base += self.decoder(**feed)[0]
+            out.append(base)
         return np.clip(np.stack(out)[:, :h, :w, :], 0.0, 1.0)
 
 

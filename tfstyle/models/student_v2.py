@@ -14,10 +14,11 @@
   content with its RGB mean/std replaced by the code's, a palette transfer that is the content
   itself at alpha 0). Reflection-padded 3x3 convolutions, nearest-neighbour resize then
   convolution (no transposed convolutions: no lattice), each finer tap concatenated after its
-  upsampling; the last convolution starts at zero. Why: decoding the whole image, the student
-  painted grey for 800 steps; with the base it has the style's palette and the content's full
-  resolution detail from step 0 and learns only the texture, and it needs no full-resolution
-  convolution of its own (the costliest layer, 0.34 GMAC at 384 px).
+  upsampling; the last convolution starts at zero and paints at 1/2, upsampled bilinearly. Why:
+  decoding the whole image, the student painted grey for 800 steps; with the base it has the
+  style's palette and the content's full-resolution detail from step 0 and learns only the
+  texture, and it runs nothing at full resolution (a full-resolution convolution and its padding
+  were a third of the decoder's time at 384 px).
 
 The AdaIN itself sits between the two flat functional graphs, in float: in TFLite the encoder and
 decoder are INT8 and the statistics (a few hundred floats) stay float in NumPy, which is what INT8
@@ -50,7 +51,6 @@ EMBED_TAP = 3  # the 1/8 tap is embedded onto the teacher's relu4_1 (same grid)
 @dataclass(frozen=True)
 class StudentV2Config:
     widths: tuple = (64, 32, 16)  # decoder widths at 1/8, 1/4, 1/2
-    out_width: int = 0  # a full-resolution convolution before RGB (0: none; the base has the detail)
 
 
 def _rebuilt_layer(layer):
@@ -120,11 +120,9 @@ def build_decoder(cfg: StudentV2Config = StudentV2Config()) -> keras.Model:
     x = _conv(x, w2, "dec2a")
     x = keras.layers.Concatenate(name="cat2")([x, taps[1], taps[0]])
     x = _conv(x, w2, "dec2b")
-    x = keras.layers.UpSampling2D(2, interpolation="nearest", name="up1")(x)
-    if cfg.out_width:
-        x = _conv(x, cfg.out_width, "dec1")
     x = ReflectionPad2D(1, name="to_rgb_pad")(x)
-    out = keras.layers.Conv2D(3, 3, kernel_initializer="zeros", name="to_rgb", dtype="float32")(x)
+    x = keras.layers.Conv2D(3, 3, kernel_initializer="zeros", name="to_rgb", dtype="float32")(x)
+    out = keras.layers.UpSampling2D(2, interpolation="bilinear", name="up1", dtype="float32")(x)
     return keras.Model(taps, out, name="student_v2_decoder")
 
 
