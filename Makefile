@@ -47,7 +47,7 @@ train: ## train the teacher decoder (also the multilevel teacher's relu4_1 level
 		--style-layers relu1_1=50,relu2_1=10,relu3_1=4,relu4_1=1 --average 5 --ship
 
 train-v2: ## student v2 (computed style code): build the cached bank (2,048 pairs), then distil from the teacher; resumes
-	$(PY) -m training.student_v2 --out runs/student_v2 --bank 2048 --steps 4400 --batch 8 --crop 128 --lr 1e-3 \
+	$(PY) -m training.student_v2 --out runs/student_v2 --bank 2048 --steps 6000 --batch 8 --crop 128 --lr 1e-3 \
 		--checkpoint-every 100 --sample-every 250
 	$(PY) -m export.student_v2 --encoder runs/student_v2/student_v2_encoder.h5 \
 		--decoder runs/student_v2/student_v2_decoder.h5

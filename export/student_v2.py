@@ -72,7 +72,7 @@ def metadata(role: str, variant: str) -> dict:
         "style_dim": CODE_DIM,
         "multiple": MULTIPLE,
         "image": "RGB, NHWC, batch 1, any height and width (multiples of 8); uint8 0..255",
-        "code": "per tap: mean then std per channel (float), AdaIN between encoder and decoder",
+        "code": "per tap mean then std per channel, then the RGB colouring matrix (float32); AdaIN between",
     }
 
 

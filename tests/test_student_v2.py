@@ -75,7 +75,7 @@ def test_encoder_is_mobilenet_inside_and_reflects_at_the_border(v2):
 def test_numpy_codes_match_the_trained_math(v2):
     from tfstyle import style_codes
     from tfstyle._keras import tf
-    from tfstyle.models.student_v2 import TAP_CHANNELS, code_from_taps, restyle
+    from tfstyle.models.student_v2 import CODE_DIM, code_from_taps, restyle
 
     taps = v2.taps(_image(2)[None])
     code_tf = code_from_taps(taps).numpy()[0]
@@ -86,7 +86,7 @@ def test_numpy_codes_match_the_trained_math(v2):
     theirs = restyle(taps, tf.constant(other[None]))
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b.numpy()[0], rtol=1e-3, atol=1e-3)
-    assert other.shape == (2 * sum(TAP_CHANNELS),)
+    assert other.shape == (CODE_DIM,)
 
 
 def test_alpha_zero_decodes_the_content_own_features_and_strength_is_linear(v2):
@@ -116,6 +116,13 @@ def test_colour_base_is_a_palette_transfer_that_returns_the_content_at_alpha_zer
     np.testing.assert_allclose(base, colour_base(content[None], own[None], code[None])[0], atol=1e-5)
     rgb_mean = style.reshape(-1, 3).mean(0)  # tap0 (2x2 means) keeps the image's mean
     np.testing.assert_allclose(base.reshape(-1, 3).mean(0), rgb_mean, atol=2e-3)
+    # a full colour transform: the base's RGB covariance (on the tap's 2x2 grid) is the style's
+    half = base.reshape(base.shape[0] // 2, 2, base.shape[1] // 2, 2, 3).mean((1, 3))
+    np.testing.assert_allclose(style_codes.cov_sqrt(half), style_codes.colour_matrix(code), atol=5e-4)
+    grey = style_codes.colour_base(
+        content, v2.style_code(np.repeat(style.mean(-1, keepdims=True), 3, -1))[0], own, TAP_CHANNELS
+    )
+    assert np.abs(grey - grey.mean(-1, keepdims=True)).max() < 0.02  # a grey painting makes a grey base
     fresh = StudentV2.__new__(StudentV2)
     fresh.encoder, fresh.decoder = v2.encoder, build_decoder()
     np.testing.assert_allclose(fresh.stylize(content[None], code)[0], np.clip(base, 0, 1), atol=1e-5)

@@ -87,6 +87,20 @@ def adain(content, style_mean, style_std, eps: float = EPS):
     return (_f32(content) - c_mean) / c_std * style_std + style_mean
 
 
+def cov_sqrt(feats, eps: float = EPS):
+    """[B,h,w,C] -> the square root of each image's channel covariance (+ ``eps`` I), [B,C,C]: the
+    colouring matrix of a whitening-colouring transform. Its eigendecomposition gets no gradient
+    (3x3 eigenvectors are unstable where eigenvalues meet, and the callers' images are inputs)."""
+    feats = _f32(feats)
+    b, c = tf.shape(feats)[0], tf.shape(feats)[-1]
+    flat = tf.reshape(feats, [b, -1, c])
+    centred = flat - tf.reduce_mean(flat, 1, keepdims=True)
+    cov = tf.matmul(centred, centred, transpose_a=True) / tf.cast(tf.shape(flat)[1], tf.float32)
+    values, vectors = tf.linalg.eigh(tf.stop_gradient(cov) + eps * tf.eye(c))
+    root = tf.sqrt(tf.maximum(values, eps))
+    return tf.matmul(vectors * root[:, None, :], vectors, transpose_b=True)
+
+
 def wct(content, style, eps: float = 1e-5):
     """Whitening-colouring transform (Li et al. 2017): match the full feature covariance, not only
     per-channel std. Slower than AdaIN (two eigendecompositions per image) but stronger on

@@ -1,7 +1,8 @@
 """Student v2 style codes in NumPy (no TensorFlow): the AdaIN statistics the LiteRT runtime keeps
 in float between the INT8 encoder and decoder.
 
-A code is the per-channel (mean, std) of each encoder tap, concatenated; the same math as
+A code is the per-channel (mean, std) of each encoder tap, concatenated, then the first (RGB) tap's
+3x3 colouring matrix (:data:`COLOUR_DIM` floats); the same math as
 :func:`tfstyle.models.student_v2.code_from_taps` and :func:`~tfstyle.models.student_v2.restyle`
 (which training differentiates through), checked equal in tests/test_student_v2.py.
 """
@@ -13,6 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 
 EPS = 1e-5  # as tfstyle.ops.EPS
+COLOUR_DIM = 9  # as tfstyle.models.student_v2.COLOUR_DIM
+
+
+def code_dim(channels: Sequence[int]) -> int:
+    """Length of a code for taps of these channel counts."""
+    return 2 * sum(channels) + COLOUR_DIM
 
 
 def tap_stats(tap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,19 +32,30 @@ def tap_stats(tap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.sqrt(np.maximum(var, 0.0) + EPS)
 
 
+def cov_sqrt(tap: np.ndarray) -> np.ndarray:
+    """[H, W, C] -> the square root of its channel covariance (+ EPS I), [C, C] (float64 for a
+    3x3: exact, and cheap)."""
+    flat = np.asarray(tap, np.float32).reshape(-1, tap.shape[-1])
+    centred = flat - flat.mean(0, dtype=np.float64).astype(np.float32)
+    cov = (centred.T @ centred).astype(np.float64) / len(flat) + EPS * np.eye(flat.shape[1])
+    values, vectors = np.linalg.eigh(cov)
+    return (vectors * np.sqrt(np.maximum(values, EPS))) @ vectors.T
+
+
 def code_of(taps: Sequence[np.ndarray]) -> np.ndarray:
-    """One image's taps ([H, W, C] each) -> its code [sum 2C] (float32)."""
+    """One image's taps ([H, W, C] each) -> its code [:func:`code_dim`] (float32)."""
     parts = []
     for tap in taps:
         parts += list(tap_stats(tap))
+    parts.append(cov_sqrt(taps[0]).ravel())
     return np.concatenate(parts).astype(np.float32)
 
 
 def split(code: np.ndarray, channels: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
     """A code -> per tap (mean, std); a code of the wrong length is a ValueError."""
     code = np.asarray(code, np.float32)
-    if code.shape != (2 * sum(channels),):
-        raise ValueError(f"style code of shape {code.shape}, expected ({2 * sum(channels)},)")
+    if code.shape != (code_dim(channels),):
+        raise ValueError(f"style code of shape {code.shape}, expected ({code_dim(channels)},)")
     out, start = [], 0
     for c in channels:
         out.append((code[start : start + c], code[start + c : start + 2 * c]))
@@ -60,11 +78,21 @@ def restyle(taps: Sequence[np.ndarray], code: np.ndarray, own: np.ndarray | None
     return out
 
 
+def colour_matrix(code: np.ndarray) -> np.ndarray:
+    """A code -> its RGB colouring matrix [3, 3]."""
+    return np.asarray(code, np.float32)[-COLOUR_DIM:].reshape(3, 3)
+
+
 def colour_base(image: np.ndarray, code: np.ndarray, own: np.ndarray, channels: Sequence[int]) -> np.ndarray:
-    """The decoder's base: the image [H, W, 3] with its RGB statistics (the first tap's part of
-    ``own``) replaced by ``code``'s; :func:`tfstyle.models.student_v2.colour_base` in NumPy."""
-    n = 2 * channels[0]
-    return restyle([image], np.asarray(code)[:n], np.asarray(own)[:n])[0]
+    """The decoder's base: the image [H, W, 3] whitened by its own colouring matrix (``own``, its
+    code) and coloured by ``code``'s, with the code's RGB mean;
+    :func:`tfstyle.models.student_v2.colour_base` in NumPy."""
+    own_mean, mean = split(own, channels)[0][0], split(code, channels)[0][0]
+    transform = np.linalg.solve(colour_matrix(own).astype(np.float64), colour_matrix(code)).astype(np.float32)
+    shift = (mean - own_mean @ transform).astype(np.float32)
+    base = np.asarray(image, np.float32) @ transform
+    base += shift
+    return base
 
 
 def mix(code: np.ndarray, own: np.ndarray, alpha: float) -> np.ndarray:

@@ -64,7 +64,7 @@ class LiteStudentV2:
 
     def stylize(self, content_batch, codes, alpha: float = 1.0) -> np.ndarray:
         content = as_batch(content_batch)
-        codes = np.asarray(codes, np.float32).reshape(-1, 2 * sum(self.channels))
+        codes = np.asarray(codes, np.float32).reshape(-1, style_codes.code_dim(self.channels))
         h, w = content.shape[1:3]
         out = []
         for i, image in enumerate(pad_to_multiple(content, self.multiple)):

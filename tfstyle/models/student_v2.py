@@ -7,11 +7,12 @@
   only those painted grey for its first 700 steps; AdaIN of RGB is the palette transfer outright.
   Fine-tuned in distillation, with a 1x1 embedding of its 1/8 features onto the teacher's relu4_1
   (Collaborative Distillation).
-* ``style code``: per-channel mean and std of the encoder's taps of the style image, concatenated
-  (:data:`CODE_DIM` floats). Computed, so it describes unseen paintings as AdaIN does; blends and
+* ``style code``: per-channel mean and std of the encoder's taps of the style image, concatenated,
+  then the 3x3 colouring matrix of its RGB (the square root of the RGB covariance; :data:`CODE_DIM`
+  floats). Computed, so it describes unseen paintings as AdaIN does; blends and
   strength are linear in it, and the content's own code gives the content back (alpha 0).
 * ``decoder``: the AdaIN'd taps -> a *residual* added to the colour base (:func:`colour_base`: the
-  content with its RGB mean/std replaced by the code's, a palette transfer that is the content
+  content's RGB whitened and coloured by the code's covariance, a palette transfer that is the content
   itself at alpha 0). Reflection-padded 3x3 convolutions, nearest-neighbour resize then
   convolution (no transposed convolutions: no lattice), each finer tap concatenated after its
   upsampling; the last convolution starts at zero and paints at 1/2, upsampled bilinearly. Why:
@@ -37,20 +38,23 @@ from tfstyle._keras import keras, tf
 from tfstyle.errors import WeightsError
 from tfstyle.images import as_batch
 from tfstyle.models.layers import ReflectionPad2D
-from tfstyle.ops import adain, mean_std
+from tfstyle.ops import adain, cov_sqrt, mean_std
 from tfstyle.tiling import pad_to_multiple
 
 TAPS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu")  # 1/2, 1/4, 1/8
 TAP_CHANNELS = (3, 48, 48, 96)  # tap0 = RGB at 1/2, then the MobileNet taps
 TAP_NAMES = tuple(f"tap{i}" for i in range(len(TAP_CHANNELS)))
-CODE_DIM = 2 * sum(TAP_CHANNELS)
+COLOUR_DIM = 9  # the RGB colouring matrix, row-major, last in the code
+CODE_DIM = 2 * sum(TAP_CHANNELS) + COLOUR_DIM
 MULTIPLE = 8
 EMBED_TAP = 3  # the 1/8 tap is embedded onto the teacher's relu4_1 (same grid)
 
 
 @dataclass(frozen=True)
 class StudentV2Config:
-    widths: tuple = (64, 32, 16)  # decoder widths at 1/8, 1/4, 1/2
+    # decoder widths at 1/8, 1/4, 1/2: strokes are mid-scale, so the width goes to 1/8 and 1/4
+    # (where a pixel is 16x and 4x cheaper than at 1/2); (64, 32, 16) painted a colour transfer
+    widths: tuple = (96, 48, 16)
 
 
 def _rebuilt_layer(layer):
@@ -152,11 +156,13 @@ def warm_start(model: keras.Model, path: str) -> None:
 
 
 def code_from_taps(taps) -> tf.Tensor:
-    """Taps [B,h,w,C_i] -> codes [B, CODE_DIM]: (mean, std) of each tap, concatenated."""
+    """Taps [B,h,w,C_i] -> codes [B, CODE_DIM]: (mean, std) of each tap, then the RGB tap's
+    colouring matrix (:func:`tfstyle.ops.cov_sqrt`), concatenated."""
     parts = []
     for tap in taps:
         mean, std = mean_std(tap)
         parts += [mean[:, 0, 0, :], std[:, 0, 0, :]]
+    parts.append(tf.reshape(cov_sqrt(taps[0]), [-1, COLOUR_DIM]))
     return tf.concat(parts, -1)
 
 
@@ -170,14 +176,22 @@ def split_code(code) -> list[tuple]:
     return out
 
 
-def colour_base(image, own_code, code):
-    """The image with its RGB mean/std (the code's ``tap0``) replaced by ``code``'s: the palette
-    transfer the decoder's residual is added to. ``own_code`` is the image's own code, so the base
-    is the image itself at alpha 0 (exactly: both sides use the same statistics). Arrays or
+def colour_matrix(code) -> tf.Tensor:
+    """[B, CODE_DIM] -> the RGB colouring matrices [B, 3, 3]."""
+    return tf.reshape(tf.convert_to_tensor(code, tf.float32)[:, -COLOUR_DIM:], [-1, 3, 3])
+
+
+def colour_base(image, own_code, code) -> tf.Tensor:
+    """The image's RGB whitened by its own colouring matrix and coloured by ``code``'s, with the
+    code's mean: the palette transfer the decoder's residual is added to. A full 3x3 transform, so
+    it can desaturate and rotate a palette (a per-channel one left the caps of kodim03 saturated
+    under escher); linear in ``code``, and the image itself at ``own_code`` (alpha 0). Arrays or
     tensors, [B, H, W, 3] with codes [B, CODE_DIM]; the runtime's twin is
     :func:`tfstyle.style_codes.colour_base`."""
-    (own_mean, own_std), (mean, std) = split_code(own_code)[0], split_code(code)[0]
-    return (image - own_mean) / own_std * std + mean
+    own_mean, mean = split_code(own_code)[0][0], split_code(code)[0][0]
+    transform = tf.linalg.solve(colour_matrix(own_code), colour_matrix(code))  # inv(C_own) @ C
+    centred = tf.convert_to_tensor(image, tf.float32) - own_mean
+    return tf.einsum("bhwc,bcd->bhwd", centred, transform) + mean
 
 
 def restyle(taps, code) -> list:
@@ -232,5 +246,5 @@ class StudentV2:
         if float(alpha) != 1.0:
             codes = mix_codes(codes, own, float(alpha))
         out = self.decoder(restyle(taps, tf.constant(codes)), training=False)
-        out = np.asarray(out, np.float32) + colour_base(padded, own, codes)
+        out = np.asarray(out, np.float32) + colour_base(padded, own, codes).numpy()
         return np.clip(out[:, :h, :w, :], 0.0, 1.0)
