@@ -89,16 +89,21 @@ def test_numpy_codes_match_the_trained_math(v2):
     assert other.shape == (CODE_DIM,)
 
 
-def test_alpha_zero_decodes_the_content_own_features_and_strength_is_linear(v2):
+def test_alpha_zero_returns_the_content_and_strength_mixes_codes_and_scales_the_residual(v2):
+    from tfstyle._keras import tf
+    from tfstyle.models.student_v2 import colour_base, restyle
+
     content, style = _image(4), _image(5)
     code = v2.style_code(style)[0]
     own = v2.style_code(content)[0]
     zero = v2.stylize(content[None], code, alpha=0.0)[0]
-    taps = v2.taps(content[None])
-    plain = np.clip(v2.decoder(taps).numpy()[0] + content, 0, 1)  # no AdaIN: the content + its residual
-    np.testing.assert_allclose(zero, plain, atol=2e-3)
+    np.testing.assert_allclose(zero, content, atol=1e-4)  # the residual is scaled away: the content
     half = v2.stylize(content[None], code, alpha=0.5)[0]
-    np.testing.assert_allclose(half, v2.stylize(content[None], 0.5 * code + 0.5 * own)[0], atol=1e-4)
+    mixed = (0.5 * code + 0.5 * own)[None]  # strength mixes the codes and halves the residual
+    base = colour_base(content[None], own[None], mixed).numpy()[0]
+    residual = v2.decoder(restyle(v2.taps(content[None]), tf.constant(mixed))).numpy()[0]
+    assert np.abs(residual).max() > 1e-2
+    np.testing.assert_allclose(half, np.clip(base + 0.5 * residual, 0, 1), atol=1e-4)
     assert not np.allclose(v2.stylize(content[None], code)[0], zero, atol=1e-3)
 
 
@@ -236,3 +241,24 @@ def test_training_builds_its_bank_trains_and_resumes(tmp_path, data_dir):
     assert second.returncode == 0, second.stderr[-2000:]
     assert "student_v2: step 2" in second.stdout
     assert (out / "student_v2_encoder.h5").is_file() and (out / "student_v2_decoder.h5").is_file()
+
+
+def test_shipped_weights_paint_the_style_and_their_int8_pair_matches_them():
+    """The shipped float student and its LiteRT pair (float32 encoder, INT8 decoder): the same
+    picture (dev-set parity is in the export report), the style's palette, and alpha 0 is the content."""
+    from tfstyle import assets
+    from tfstyle.engines.lite_v2 import LiteStudentV2
+    from tfstyle.metrics import psnr
+    from tfstyle.models.student_v2 import StudentV2
+
+    keras_v2 = StudentV2(assets.STUDENT_V2_ENCODER, assets.STUDENT_V2_DECODER)
+    lite = LiteStudentV2(assets.STUDENT_V2_ENCODER_TFLITE, assets.STUDENT_V2_DECODER_TFLITE)
+    content = _image(20, 96, 128)
+    pattern = _image(21, 96, 128)
+    style = np.ascontiguousarray(pattern * np.array([0.3, 0.25, 0.1], np.float32) + [0.6, 0.45, 0.2])
+    out_k = keras_v2.stylize(content[None], keras_v2.style_code(style))[0]
+    out_l = lite.stylize(content[None], lite.style_code(style))[0]
+    assert psnr(out_l, out_k) > 28.0
+    np.testing.assert_allclose(out_k.reshape(-1, 3).mean(0), style.reshape(-1, 3).mean(0), atol=0.08)
+    zero = lite.stylize(content[None], lite.style_code(style), alpha=0.0)[0]
+    np.testing.assert_allclose(zero, content, atol=1e-4)

@@ -75,7 +75,8 @@ class LiteStudentV2:
                 code = style_codes.mix(code, own, alpha)
             feed = {name: t[None] for name, t in zip(self.taps, style_codes.restyle(taps, code, own))}
             base = style_codes.colour_base(image, code, own, self.channels)
-            base += self.decoder(**feed)[0]
+            residual = self.decoder(**feed)[0]
+            base += residual if float(alpha) == 1.0 else float(alpha) * residual
             out.append(base)
         return np.clip(np.stack(out)[:, :h, :w, :], 0.0, 1.0)
 

@@ -36,7 +36,8 @@ class StudentV2Engine:
 
     * ``blend``: linear interpolation of the codes (statistics blend as AdaIN's do).
     * ``alpha``: the code is ``alpha * style + (1 - alpha) * own``, ``own`` being the statistics of
-      the tile being stylized, so alpha 0 gives the content back through the decoder. Regions,
+      the tile being stylized, and the decoder's residual is scaled by alpha, so alpha 0 gives the
+      content back exactly. Regions,
       tiling and colour preservation go through the generic driver (per-tile statistics).
     """
 
