@@ -2,7 +2,7 @@
 
 python -m benchmarks.masked            # -> section "masked" of docs/QUALITY.md, docs/img/masked_sheet.png
 
-On dev content images, for every engine (Gatys, teacher, student, student INT8 TFLite):
+On dev content images, for every engine (Gatys, teacher, student, student INT8 TFLite, student v2):
 
 * **Two regions** (an ellipse and the rest; mondrian inside, udnie outside): the style distance of
   each region's core (the region less its feathered edge band) to the other style over that to its
@@ -148,6 +148,7 @@ def engines(steps: int) -> dict[str, Render]:
         return run
 
     out = {"gatys": gatys, "teacher": feed_forward("teacher"), "student": feed_forward("student")}
+    out.update({name: feed_forward(name) for name in ("student_v2", "tflite_v2")})  # computed style code
     try:
         TfliteEngine().check(StylizeConfig())
         out["tflite_int8"] = feed_forward(TfliteEngine(threads=2))
