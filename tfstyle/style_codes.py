@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 EPS = 1e-5  # as tfstyle.ops.EPS
-COLOUR_DIM = 9  # as tfstyle.models.student_v2.COLOUR_DIM
+COLOUR_DIM = 9  # the RGB colouring matrix, row-major, last in the code (the Keras student's layout too)
 
 
 def code_dim(channels: Sequence[int]) -> int:
@@ -33,8 +33,8 @@ def tap_stats(tap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cov_sqrt(tap: np.ndarray) -> np.ndarray:
-    """[H, W, C] -> the square root of its channel covariance (+ EPS I), [C, C] (float64 for a
-    3x3: exact, and cheap)."""
+    """[H, W, C] -> the square root of its channel covariance (+ EPS I), [C, C]: products summed in
+    float32, the 3x3 eigendecomposition in float64 (cheap)."""
     flat = np.asarray(tap, np.float32).reshape(-1, tap.shape[-1])
     centred = flat - flat.mean(0, dtype=np.float64).astype(np.float32)
     cov = (centred.T @ centred).astype(np.float64) / len(flat) + EPS * np.eye(flat.shape[1])

@@ -41,13 +41,13 @@ from tfstyle.errors import WeightsError
 from tfstyle.images import as_batch
 from tfstyle.models.layers import ReflectionPad2D
 from tfstyle.ops import adain, cov_sqrt, mean_std
+from tfstyle.style_codes import COLOUR_DIM, code_dim
 from tfstyle.tiling import pad_to_multiple
 
 TAPS = ("block_1_expand_relu", "block_3_expand_relu", "block_6_expand_relu")  # 1/2, 1/4, 1/8
 TAP_CHANNELS = (3, 48, 48, 96)  # tap0 = RGB at 1/2, then the MobileNet taps
 TAP_NAMES = tuple(f"tap{i}" for i in range(len(TAP_CHANNELS)))
-COLOUR_DIM = 9  # the RGB colouring matrix, row-major, last in the code
-CODE_DIM = 2 * sum(TAP_CHANNELS) + COLOUR_DIM
+CODE_DIM = code_dim(TAP_CHANNELS)  # per tap mean and std, then the RGB colouring matrix (row-major)
 MULTIPLE = 8
 EMBED_TAP = 3  # the 1/8 tap is embedded onto the teacher's relu4_1 (same grid)
 
