@@ -100,6 +100,53 @@ def convert(model, role: str, calibration, variant: str = "int8") -> bytes:
     return tflite_meta.add_metadata(buf, metadata(role, variant), signature_key=SIGNATURES[role][0])
 
 
+OVERDRIVE = 1.3  # strength of the headroom samples in the decoder's calibration
+
+# the decoder's concatenations: the convolution that reads each, and its inputs in order
+CONCATS = {"dec4b": ("dec4a", "tap2"), "dec2b": ("dec2a", "tap1", "tap0")}
+
+
+def equalise(decoder, calibration):
+    """The same function as ``decoder`` with the inputs of each concatenation spanning equal ranges.
+
+    Why: an INT8 concatenation quantises all its inputs on one scale. The RGB tap (0..1.4) shared a
+    scale set by a convolution's output (0..54) and sat on steps of 0.27, a few levels for all its
+    colour; stronger styles then lost up to 7 dB of parity in bright regions. A convolution's output
+    is scaled in its kernel and bias (ReLU commutes with a positive scale), a tap by a Rescaling on
+    entry, and the convolution that reads the concatenation takes the inverse on those kernel rows.
+    Peaks are the float model's largest magnitudes on the calibration inputs."""
+    from tfstyle._keras import keras
+    from tfstyle.models.student_v2 import TAP_NAMES, build_decoder
+
+    convs = [src for sources in CONCATS.values() for src in sources if src not in TAP_NAMES]
+    probe = keras.Model(decoder.inputs, [decoder.get_layer(n).output for n in convs])
+    peaks: dict[str, float] = {}
+    for feed in calibration():
+        taps = [feed[n] for n in TAP_NAMES]
+        values = list(zip(convs, probe(taps, training=False))) + list(zip(TAP_NAMES, taps))
+        for name, x in values:
+            peaks[name] = max(peaks.get(name, 0.0), float(np.max(np.abs(x))))
+    gains = {}
+    for sources in CONCATS.values():
+        top = max(peaks[src] for src in sources)
+        gains.update({src: top / max(peaks[src], 1e-6) for src in sources})
+    out = build_decoder(tap_gains=tuple(gains.get(n, 1.0) for n in TAP_NAMES))
+    for layer in out.layers:
+        if not layer.weights or layer.name.endswith("_gain"):
+            continue
+        weights = [w.copy() for w in decoder.get_layer(layer.name).get_weights()]
+        if layer.name in gains:  # kernel and bias
+            weights = [w * gains[layer.name] for w in weights]
+        if layer.name in CONCATS:
+            start = 0
+            for src in CONCATS[layer.name]:
+                width = decoder.get_layer(src).output.shape[-1]
+                weights[0][:, :, start : start + width, :] /= gains[src]
+                start += width
+        layer.set_weights(weights)
+    return out
+
+
 def calibration_sets(student, root: str, count: int, size: int) -> dict:
     """Representative inputs per role from ``count`` train contents and styles at ``size`` px."""
     from export.calibration import _images
@@ -123,7 +170,10 @@ def calibration_sets(student, root: str, count: int, size: int) -> dict:
     def decoder():
         for i, image in enumerate(contents):
             t = taps(image)
-            code = codes[i % len(codes)] if i % 4 else style_codes.code_of(t)  # every 4th: alpha 0
+            own = style_codes.code_of(t)
+            code = codes[i % len(codes)] if i % 4 else own  # every 4th: alpha 0
+            if i % 4 == 2:  # and one in 4 past full strength: headroom for styles stronger than these
+                code = style_codes.mix(code, own, OVERDRIVE)
             yield {n: x[None] for n, x in zip(TAP_NAMES, style_codes.restyle(t, code))}
 
     return {"encoder": encoder, "decoder": decoder}
@@ -235,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         ("encoder", student.encoder, "int8"),
         ("decoder", student.decoder, "int8"),
     ):
+        if role == "decoder":
+            model = equalise(model, calib[role])
         buf = convert(model, role, calib[role], variant)
         key = f"{role}_{variant}"
         paths[key] = os.path.join(args.out, f"student_v2_{key}.tflite")

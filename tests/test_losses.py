@@ -143,3 +143,40 @@ def test_balanced_weights_equalise_layer_scales():
     t = losses.style_targets({"a": small, "b": big}, ("a", "b"))
     w = losses.balanced_weights(t, "gram", {"a": 1.0, "b": 1.0})
     assert w["a"] / w["b"] == pytest.approx(1e8, rel=1e-2)
+
+
+def _smooth_image(seed=0, size=64):
+    """A photo-like field: a few low-frequency waves, no 8 px period."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    img = np.zeros((size, size, 3), np.float32)
+    for _ in range(6):
+        fx, fy, phase = rng.uniform(0.3, 2.5), rng.uniform(0.3, 2.5), rng.uniform(0, 6.3)
+        img += rng.uniform(0.02, 0.1, 3) * np.sin(2 * np.pi * (fx * x + fy * y) + phase)[..., None]
+    return (0.5 + img)[None].astype(np.float32)
+
+
+def test_lattice_recovers_an_8px_pattern_and_ignores_smooth_content():
+    from tfstyle.ops import lattice
+
+    base = _smooth_image()
+    pattern = np.random.default_rng(3).normal(0, 0.05, (8, 8, 3)).astype(np.float32)
+    pattern -= pattern.mean((0, 1))
+    grid = np.tile(pattern, (8, 8, 1))[None]
+    found = lattice(tf.constant(base + grid)).numpy()
+    # the repeating pattern comes back nearly whole, the content's waves barely register
+    assert np.abs(found - grid).mean() < 0.15 * np.abs(grid).mean()
+    assert np.abs(lattice(tf.constant(base)).numpy()).mean() < 0.1 * np.abs(grid).mean()
+    # removing it leaves the content
+    np.testing.assert_allclose(base + grid - found, base, atol=0.03)
+
+
+def test_grid_loss_penalises_a_lattice_and_its_gradient_removes_it():
+    base = _smooth_image(1)
+    grid = np.tile(np.where(np.indices((8, 8)).sum(0) % 8 == 0, 0.2, 0.0)[..., None], (8, 8, 3))[None]
+    image = tf.Variable(base + grid.astype(np.float32))
+    assert float(losses.grid_loss(image)) > 5 * float(losses.grid_loss(tf.constant(base)))
+    with tf.GradientTape() as tape:
+        loss = losses.grid_loss(image)
+    image.assign_sub(0.5 * tf.sign(tape.gradient(loss, image)) * 0.01)
+    assert float(losses.grid_loss(image)) < float(loss)

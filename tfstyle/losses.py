@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tfstyle._keras import tf
 from tfstyle.features import CONTENT_LAYER, STYLE_LAYERS
-from tfstyle.ops import gram_matrix, masked_mean, mean_std
+from tfstyle.ops import gram_matrix, lattice, masked_mean, mean_std
 
 __all__ = [
     "DEFAULT_CONTENT_WEIGHTS",
@@ -76,6 +76,12 @@ def total_variation_loss(images):
 def distillation_loss(student_images, teacher_images):
     """Output distillation: L1 in pixel space (robust to the teacher's occasional artefacts)."""
     return tf.reduce_mean(tf.abs(_f32(student_images) - _f32(teacher_images)))
+
+
+def grid_loss(images, period: int = 8):
+    """Mean |lattice| (:func:`tfstyle.ops.lattice`): what an image repeats on the decoder's
+    ``period`` px grid, which a person sees as a screen over the picture."""
+    return tf.reduce_mean(tf.abs(lattice(images, period)))
 
 
 def feature_distillation_loss(projected_student, teacher_feats):

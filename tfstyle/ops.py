@@ -101,6 +101,27 @@ def cov_sqrt(feats, eps: float = EPS):
     return tf.matmul(vectors * root[:, None, :], vectors, transpose_b=True)
 
 
+def lattice(images, period: int = 8, blocks: int = 5):
+    """The part of [B,H,W,C] that repeats every ``period`` px, estimated locally: the high-pass
+    (the image less its ``period``-wide box blur, which keeps a ``period``-periodic pattern whole)
+    averaged over the ``blocks`` x ``blocks`` pixels of the same phase around each pixel. A decoder
+    fed 1/8-resolution features draws such a lattice; natural detail, which does not repeat on that
+    grid, mostly averages out. Subtracting it removes the grid without blurring the strokes.
+    Needs H, W > (blocks // 2) * period."""
+    images = _f32(images)
+    lo, hi = period // 2, period - 1 - period // 2
+    reflected = tf.pad(images, [[0, 0], [lo, hi], [lo, hi], [0, 0]], "REFLECT")
+    box = tf.nn.avg_pool2d(reflected, period, 1, "VALID")
+    r = (blocks // 2) * period
+    pad = [[0, 0], [r, r], [r, r], [0, 0]]  # zeros, counted out below: a reflection breaks the period
+
+    def phase_sum(x):
+        kernel = tf.ones([blocks, blocks, x.shape[-1], 1])
+        return tf.nn.depthwise_conv2d(tf.pad(x, pad), kernel, [1] * 4, "VALID", dilations=[period] * 2)
+
+    return phase_sum(images - box) / phase_sum(tf.ones_like(images[..., :1]))
+
+
 def wct(content, style, eps: float = 1e-5):
     """Whitening-colouring transform (Li et al. 2017): match the full feature covariance, not only
     per-channel std. Slower than AdaIN (two eigendecompositions per image) but stronger on

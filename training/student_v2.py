@@ -10,7 +10,10 @@ Two phases, both resumable:
 2. **Training** (``training.loop``: checkpoints, resume, ``mixed_bfloat16`` on BF16 CPUs) on the bank,
    flipped at random (the flip commutes with the teacher). Losses, all from ``tfstyle.losses``:
 
-   * ``output``: L1 to the teacher's stylization (the strongest and cheapest signal);
+   * ``output``: L1 to the teacher's stylization (the strongest and cheapest signal), less its
+     8 px lattice (``tfstyle.ops.lattice``) when ``grid`` is weighted: the teacher's encoder grid
+     shows through its decoder, and a student taught the raw image learns the grid with the strokes;
+   * ``grid``: the student's own lattice (``tfstyle.losses.grid_loss``);
    * ``style``: mean/std style loss to the cached style statistics at relu1_1..relu3_1 (colour and
      fine texture, where the shipped student's gap was). The loss network stops at relu3_1: half
      of VGG's cost, and relu4_1's content term only repeated the output term (the teacher's image
@@ -54,6 +57,7 @@ class V2Weights:
     feature: float = 1.0
     identity: float = 30.0
     temporal: float = 10.0
+    grid: float = 10.0
 
 
 # relu3_1 (strokes) is where the student trailed the teacher most (2.3x at step 1,300; relu1_1's
@@ -300,6 +304,7 @@ class StudentV2Task:
         from tfstyle._keras import tf
         from tfstyle.models import student_v2 as S
         from tfstyle.models.teacher import BOTTLENECK, scaled_features
+        from tfstyle.ops import lattice
 
         content, style, teacher = batch["content"], batch["style"], batch["teacher"]
         size = content.shape[1]
@@ -307,7 +312,9 @@ class StudentV2Task:
         outs, styled_taps = self.forward(content, style, training, motion)
         out, ident = outs[0], outs[1]
         fo = scaled_features(self.vgg, out)
-        terms = {"output": losses.distillation_loss(out, teacher)}
+        if self.weights.grid:
+            teacher = teacher - lattice(teacher)
+        terms = {"output": losses.distillation_loss(out, teacher), "grid": losses.grid_loss(out)}
         if self.weights.content:
             terms["content"] = losses.content_loss(fo[BOTTLENECK], batch["target"])
         targets = losses.StyleTargets(

@@ -112,9 +112,15 @@ def _conv(x, filters, name, act=True, dtype=None):
     return keras.layers.Conv2D(filters, 3, activation="relu" if act else None, name=name, dtype=dtype)(x)
 
 
-def build_decoder(cfg: StudentV2Config = StudentV2Config()) -> keras.Model:
-    """AdaIN'd taps (RGB 1/2, 1/2, 1/4, 1/8) -> the residual over :func:`colour_base` (zero at first)."""
-    taps = [keras.Input((None, None, c), name=name) for name, c in zip(TAP_NAMES, TAP_CHANNELS)]
+def build_decoder(cfg: StudentV2Config = StudentV2Config(), tap_gains: tuple | None = None) -> keras.Model:
+    """AdaIN'd taps (RGB 1/2, 1/2, 1/4, 1/8) -> the residual over :func:`colour_base` (zero at first).
+    ``tap_gains`` (one per tap) multiplies each tap on entry: the INT8 export's graph, whose
+    concatenations quantise all their inputs on one scale (``export.student_v2.equalise``)."""
+    inputs = [keras.Input((None, None, c), name=name) for name, c in zip(TAP_NAMES, TAP_CHANNELS)]
+    taps = [
+        keras.layers.Rescaling(float(g), name=f"{name}_gain")(t) if g != 1.0 else t
+        for name, t, g in zip(TAP_NAMES, inputs, tap_gains or [1.0] * len(inputs))
+    ]
     w8, w4, w2 = cfg.widths
     x = _conv(taps[3], w8, "dec8a")
     x = _conv(x, w8, "dec8b")
@@ -129,7 +135,7 @@ def build_decoder(cfg: StudentV2Config = StudentV2Config()) -> keras.Model:
     x = ReflectionPad2D(1, name="to_rgb_pad")(x)
     x = keras.layers.Conv2D(3, 3, kernel_initializer="zeros", name="to_rgb", dtype="float32")(x)
     out = keras.layers.UpSampling2D(2, interpolation="bilinear", name="up1", dtype="float32")(x)
-    return keras.Model(taps, out, name="student_v2_decoder")
+    return keras.Model(inputs, out, name="student_v2_decoder")
 
 
 def warm_start(model: keras.Model, path: str) -> None:
