@@ -225,6 +225,37 @@ def test_int8_export_keeps_padding_integer_and_runs_without_tensorflow(v2, v2_tf
     assert proc.stdout.split()[-1] == "False" and "(1, 40, 24, 3)" in proc.stdout
 
 
+def test_equalised_decoder_is_the_same_function_with_concat_inputs_on_one_range(v2):
+    from export.student_v2 import CONCATS, equalise
+    from tfstyle.models.student_v2 import TAP_NAMES
+
+    taps = [[t.numpy() for t in v2.taps(_image(40 + k, 64, 64)[None])] for k in range(3)]
+    taps[0][0] *= 0.01  # the RGB tap far below the convolutions it is concatenated with
+
+    def calibration():
+        for t in taps:
+            yield dict(zip(TAP_NAMES, t))
+
+    out = equalise(v2.decoder, calibration)
+    for t in taps:
+        np.testing.assert_allclose(out(t).numpy(), v2.decoder(t).numpy(), rtol=1e-4, atol=1e-5)
+    names = {layer.name for layer in out.layers}
+    gains = {n: float(out.get_layer(f"{n}_gain").scale) for n in TAP_NAMES if f"{n}_gain" in names}
+    assert gains["tap0"] > 3 * gains.get("tap1", 1.0)  # the small tap is scaled up most
+    from tfstyle._keras import keras
+    from tfstyle.models.student_v2 import TAP_CHANNELS
+
+    for consumer, sources in CONCATS.items():  # every input of a concatenation now peaks alike
+        probe = keras.Model(out.inputs, out.get_layer(consumer).input)
+        joined = np.concatenate([probe(t).numpy() for t in taps], 0)
+        start, peaks = 0, []
+        for src in sources:
+            width = TAP_CHANNELS[TAP_NAMES.index(src)] if src in TAP_NAMES else out.get_layer(src).filters
+            peaks.append(np.abs(joined[..., start : start + width]).max())
+            start += width
+        assert max(peaks) / min(peaks) < 1.5, (consumer, peaks)
+
+
 def test_training_builds_its_bank_trains_and_resumes(tmp_path, data_dir):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
