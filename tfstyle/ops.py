@@ -107,7 +107,8 @@ def lattice(images, period: int = 8, blocks: int = 5):
     averaged over the ``blocks`` x ``blocks`` pixels of the same phase around each pixel. A decoder
     fed 1/8-resolution features draws such a lattice; natural detail, which does not repeat on that
     grid, mostly averages out. Subtracting it removes the grid without blurring the strokes.
-    Needs H, W > (blocks // 2) * period."""
+    Samples past the border are left out of the average (only the box blur reflects, within
+    ``period // 2`` px of the border)."""
     images = _f32(images)
     lo, hi = period // 2, period - 1 - period // 2
     reflected = tf.pad(images, [[0, 0], [lo, hi], [lo, hi], [0, 0]], "REFLECT")

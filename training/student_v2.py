@@ -312,9 +312,11 @@ class StudentV2Task:
         outs, styled_taps = self.forward(content, style, training, motion)
         out, ident = outs[0], outs[1]
         fo = scaled_features(self.vgg, out)
-        if self.weights.grid:
+        terms = {}
+        if self.weights.grid:  # the teacher's grid out of the target, the student's own penalised
             teacher = teacher - lattice(teacher)
-        terms = {"output": losses.distillation_loss(out, teacher), "grid": losses.grid_loss(out)}
+            terms["grid"] = losses.grid_loss(out)
+        terms["output"] = losses.distillation_loss(out, teacher)
         if self.weights.content:
             terms["content"] = losses.content_loss(fo[BOTTLENECK], batch["target"])
         targets = losses.StyleTargets(
