@@ -257,24 +257,27 @@ class StudentV2Task:
         n = len(bank["content"])
         keys = sorted(bank)
 
-        def fetch(i):
-            j = int(i) % n
-            return tuple(bank[k][j] for k in keys)
+        def fetch(step):
+            """One step's entries in one NumPy gather: a Python call per step, not per example
+            (per-example calls cost 7% of a step on two cores)."""
+            rows = (int(step) * global_batch + np.arange(global_batch)) % n
+            return tuple(bank[k][rows] for k in keys)
 
-        def example(i):
-            values = tf.numpy_function(fetch, [i], [tf.as_dtype(bank[k].dtype) for k in keys])
-            ex = {k: tf.ensure_shape(v, bank[k].shape[1:]) for k, v in zip(keys, values)}
-            flip = tf.random.stateless_uniform([], tf.stack([tf.cast(self.data.seed, tf.int64), i])) < 0.5
-            for k in ("content", "style", "teacher", "target"):
-                ex[k] = tf.cond(flip, lambda x=ex[k]: tf.reverse(x, [1]), lambda x=ex[k]: x)
+        def step_batch(step):
+            values = tf.numpy_function(fetch, [step], [tf.as_dtype(bank[k].dtype) for k in keys])
+            ex = {k: tf.ensure_shape(v, (global_batch, *bank[k].shape[1:])) for k, v in zip(keys, values)}
+            seed = tf.stack([tf.cast(self.data.seed, tf.int64), step])
+            flip = tf.random.stateless_uniform([global_batch], seed) < 0.5
+            for k in ("content", "style", "teacher", "target"):  # left-right, per example
+                ex[k] = tf.where(flip[:, None, None, None], tf.reverse(ex[k], [2]), ex[k])
             for k in ("content", "style", "teacher"):
                 ex[k] = tf.cast(ex[k], tf.float32) / 255.0
             ex["target"] = tf.cast(ex["target"], tf.float32)
             return ex
 
-        ds = tf.data.Dataset.range(start_step * global_batch, 2**62)
-        ds = ds.map(example, num_parallel_calls=2, deterministic=True)
-        return ds.batch(global_batch, drop_remainder=True).prefetch(2)
+        ds = tf.data.Dataset.range(start_step, 2**62).map(step_batch)
+        # unbatched and batched again, so a distribution strategy can split the global batch
+        return ds.unbatch().batch(global_batch, drop_remainder=True).prefetch(2)
 
     def forward(self, content, style, training: bool, motion=None):
         """Stylized, identity and (with ``motion``) moved outputs of one batch (each the decoder's
