@@ -180,3 +180,38 @@ def test_grid_loss_penalises_a_lattice_and_its_gradient_removes_it():
         loss = losses.grid_loss(image)
     image.assign_sub(0.5 * tf.sign(tape.gradient(loss, image)) * 0.01)
     assert float(losses.grid_loss(image)) < float(loss)
+
+
+def _lattice_reference(image: np.ndarray, period: int = 8, blocks: int = 5) -> np.ndarray:
+    """The lattice's definition written out in NumPy: the image less its ``period``-wide box blur
+    (reflect-padded), averaged over the same-phase pixels of the ``blocks`` x ``blocks`` block
+    neighbourhood that lie inside the image."""
+    lo, hi = period // 2, period - 1 - period // 2
+    h, w = image.shape[:2]
+    padded = np.pad(image, ((lo, hi), (lo, hi), (0, 0)), mode="reflect")
+    box = np.stack(
+        [[padded[y : y + period, x : x + period].mean((0, 1)) for x in range(w)] for y in range(h)]
+    )
+    high = image - box
+    out = np.zeros_like(image)
+    r = blocks // 2
+    for y in range(h):
+        for x in range(w):
+            taps = [
+                high[y + dy * period, x + dx * period]
+                for dy in range(-r, r + 1)
+                for dx in range(-r, r + 1)
+                if 0 <= y + dy * period < h and 0 <= x + dx * period < w
+            ]
+            out[y, x] = np.mean(taps, 0)
+    return out
+
+
+def test_lattice_matches_its_definition_on_an_odd_sized_image():
+    """The separable 1-D passes compute exactly the 2-D box blur and phase average."""
+    from tfstyle.ops import lattice
+
+    image = np.random.default_rng(4).random((29, 37, 2)).astype(np.float32)
+    np.testing.assert_allclose(
+        lattice(tf.constant(image[None])).numpy()[0], _lattice_reference(image), atol=1e-5
+    )

@@ -274,6 +274,45 @@ def test_training_builds_its_bank_trains_and_resumes(tmp_path, data_dir):
     assert (out / "student_v2_encoder.h5").is_file() and (out / "student_v2_decoder.h5").is_file()
 
 
+def test_bank_batches_are_pure_in_the_step_so_a_resumed_run_sees_the_same_data(tmp_path):
+    """Step k's batch is the same whether the reader starts at 0 or resumes at k; every example is
+    the bank's entry, flipped left-right or not."""
+    from training.data import DataConfig
+    from training.student_v2 import StudentV2Task
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "bank").mkdir()
+    n, size = 10, 8
+    bank = {
+        "content": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+        "style": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+        "teacher": rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+        "target": rng.normal(size=(n, 2, 2, 4)).astype(np.float16),
+        "mean_relu1_1": rng.normal(size=(n, 4)).astype(np.float32),
+    }
+    np.savez(tmp_path / "bank" / "chunk_00000.npz", **bank)
+    task = StudentV2Task(DataConfig(), out_dir=str(tmp_path))
+    fresh = iter(task.dataset(4, 0))
+    batches = [next(fresh) for _ in range(4)]
+    resumed = next(iter(task.dataset(4, 3)))
+    for key in bank:
+        np.testing.assert_array_equal(resumed[key].numpy(), batches[3][key].numpy())
+    flips = 0
+    for step, batch in enumerate(batches):
+        for i in range(4):
+            j = (step * 4 + i) % n
+            got = np.round(batch["content"][i].numpy() * 255).astype(np.uint8)
+            flipped = np.array_equal(got, bank["content"][j][:, ::-1])
+            assert flipped or np.array_equal(got, bank["content"][j])
+            flips += flipped
+            expect = bank["teacher"][j][:, ::-1] if flipped else bank["teacher"][j]
+            np.testing.assert_array_equal(
+                np.round(batch["teacher"][i].numpy() * 255).astype(np.uint8), expect
+            )
+            np.testing.assert_array_equal(batch["mean_relu1_1"][i].numpy(), bank["mean_relu1_1"][j])
+    assert 0 < flips < 16
+
+
 def test_shipped_weights_paint_the_style_and_their_int8_pair_matches_them():
     """The shipped float student and its LiteRT pair (float32 encoder, INT8 decoder): the same
     picture (dev-set parity is in the export report), the style's palette, and alpha 0 is the content."""
