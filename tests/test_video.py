@@ -200,6 +200,8 @@ def test_resume_after_a_crash_redoes_nothing_and_matches(clips, style, tmp_path)
     with pytest.raises(RuntimeError, match="simulated crash"):
         V.stylize_video(src, out, style, engine=_engine(), callback=crash, keep_frames=True)
     assert not os.path.exists(out) and len(_frames(V.sidecar_path(out))) == 6
+    # the video is encoded as the frames come, inside the journal's folder: nothing half-made beside it
+    assert sorted(os.listdir(tmp_path)) == ["resumed.mp4.frames", "whole.mp4", "whole.mp4.frames"]
 
     engine = _engine()
     result = V.stylize_video(src, out, style, engine=engine, keep_frames=True)
