@@ -50,6 +50,37 @@ def test_decoder_inverts_the_encoder_grid_at_any_size(level):
     assert out.dtype == tf.float32
 
 
+@pytest.mark.parametrize("level", ("relu1_1", "relu4_1"))
+def test_run_chain_gives_the_keras_calls_values(level, monkeypatch):
+    """Layer by layer, with the float32 output layer in row bands (several, the last one short),
+    the level networks give exactly what their Keras call gives under the inference policy."""
+    from tfstyle._keras import tf
+    from tfstyle.models import multilevel
+    from tfstyle.models.decoders import MULTIPLES, build_level_decoder, build_level_encoder
+    from tfstyle.precision import policy_scope
+
+    monkeypatch.setattr(multilevel, "BAND_ROWS", 5)
+    m = MULTIPLES[level]
+    with policy_scope("mixed_bfloat16"):
+        encoder, decoder = build_level_encoder(level), build_level_decoder(level)
+    image = tf.random.uniform([1, 13 * m, 7 * m, 3], seed=3)
+    feats = multilevel.run_chain(encoder, image)
+    np.testing.assert_array_equal(feats.numpy(), encoder(image, training=False)[level].numpy())
+    out = multilevel.run_chain(decoder, tf.cast(feats, tf.float32))
+    assert out.dtype == tf.float32 and tuple(out.shape) == (1, 13 * m, 7 * m, 3)
+    np.testing.assert_array_equal(out.numpy(), decoder(tf.cast(feats, tf.float32), training=False).numpy())
+
+
+def test_run_chain_refuses_a_branching_model():
+    from tfstyle._keras import keras
+    from tfstyle.models.multilevel import run_chain
+
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Add()([inp, keras.layers.Conv2D(3, 1)(inp)]))
+    with pytest.raises(ValueError, match="single path"):
+        run_chain(model, np.zeros((1, 4, 4, 3), np.float32))
+
+
 def test_relu4_1_level_has_the_adain_decoders_layers():
     """So the shipped AdaIN decoder can serve as the cascade's relu4_1 level."""
     from tfstyle.models.decoders import build_level_decoder

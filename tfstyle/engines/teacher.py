@@ -338,16 +338,24 @@ def render_level(
         for region, moment, sample in zip(regions, moments, samples)
     ]
 
-    def fn(tile: np.ndarray, box: tiling.Box) -> np.ndarray:
-        feats = cache.pop(box) if box in cache else coder.encode(tile)
+    def target_of(feats: np.ndarray, box: tiling.Box) -> np.ndarray:
         target = _mix(feats, regions, transforms, box, multiple)
         if alpha == 0.0:
-            target = feats
-        elif alpha != 1.0:
-            target = alpha * target + (1.0 - alpha) * feats
-        if residual and alpha != 0.0:  # the decoded change only: the decoder's blur cancels
-            return np.clip(tile + coder.decode(target, box.shape) - coder.decode(feats, box.shape), 0.0, 1.0)
-        return coder.decode(target, box.shape)
+            return feats
+        return target if alpha == 1.0 else alpha * target + (1.0 - alpha) * feats
+
+    def fn(tile: np.ndarray, box: tiling.Box) -> np.ndarray:
+        feats = cache.pop(box) if box in cache else coder.encode(tile)
+        if not residual or alpha == 0.0:
+            return coder.decode(target_of(feats, box), box.shape)
+        # the decoded change only, so the decoder's blur cancels; the features are decoded first
+        # and dropped before the target is, so each decoder call has one feature map beside it
+        before = coder.decode(feats, box.shape)
+        target = target_of(feats, box)
+        del feats
+        after = coder.decode(target, box.shape)
+        del target
+        return np.clip(tile + after - before, 0.0, 1.0)
 
     def tile_done(i: int, _n: int) -> None:
         if callback is not None:
@@ -378,13 +386,15 @@ class _Moments:
         if not weight.any():
             return
         ones = bool((weight == 1.0).all())
-        if not ones:
-            keep = weight > 0
-            flat, weight = flat[keep], weight[keep]
+        rows = None
+        if not ones:  # the kept rows are gathered block by block, not copied all at once
+            rows = np.flatnonzero(weight > 0)
+            weight = weight[rows]
         self.count += float(weight.sum())
         # float32 BLAS per block, float64 across blocks: exact enough, fast, bounded memory
         for i in range(0, len(weight), _CHUNK):
-            block = np.asarray(flat[i : i + _CHUNK], np.float32)
+            block = flat[i : i + _CHUNK] if rows is None else flat[rows[i : i + _CHUNK]]
+            block = np.asarray(block, np.float32)
             weighted = block if ones else block * weight[i : i + _CHUNK, None].astype(np.float32)
             self.s1 = self.s1 + weighted.sum(0, dtype=np.float64)
             second = weighted.T @ block if self.full else (weighted * block).sum(0, dtype=np.float64)
@@ -480,10 +490,11 @@ def _apply(feats: np.ndarray, transform) -> np.ndarray:
         return transform.sliced(_apply(feats, transform.affine))
     matrix, shift = transform
     if matrix.ndim == 1:
-        return feats * matrix + shift
-    # one 2-D matmul: numpy runs an H x W x C array times a matrix as H separate small matmuls (30x slower)
-    flat = feats.reshape(-1, feats.shape[-1]) @ matrix
-    return (flat + shift).reshape(feats.shape[:-1] + (matrix.shape[1],))
+        out = feats * matrix
+    else:  # one 2-D matmul: numpy runs an H x W x C array times a matrix as H small matmuls (30x slower)
+        out = (feats.reshape(-1, feats.shape[-1]) @ matrix).reshape(feats.shape[:-1] + (matrix.shape[1],))
+    out += shift  # in place: no second feature-map-sized temporary
+    return out
 
 
 def _styled(feats: np.ndarray, region: Region, transform) -> np.ndarray:
