@@ -498,9 +498,8 @@ def stylize_video(
         image = from_uint8(frame)
         return image if image.shape[:2] == work else resize_to(image, work)
 
-    indices: list[int] = []
     prev = _Previous()
-    reused, busy = 0, 0.0
+    done, reused, busy = 0, 0, 0.0
     with _muxer(folder, output, info.fps, (info.width, info.height)) as writer:
         for offset, frame in enumerate(read_frames(info.path, start, limit)):
             index = start + offset
@@ -547,14 +546,14 @@ def stylize_video(
                     warper.set_key(index, content, to_work(saved))
             busy += time.perf_counter() - tic
             writer.write(bgr)
-            indices.append(index)
+            done += 1
             prev.content, prev.index = content, index
             if callback is not None:
-                callback(len(indices), total)
-        if not indices:  # no half-written video replaces the output
+                callback(done, total)
+        if not done:  # no half-written video replaces the output
             raise InputError(info.path, f"no frames from frame {start} on")
     if guided is not None:
         guided.guide = guided.last = None
     if not video.keep_frames:
         _clear_sidecar(folder)
-    return VideoResult(output, len(indices), info.fps, (info.width, info.height), reused, busy)
+    return VideoResult(output, done, info.fps, (info.width, info.height), reused, busy)
