@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# absl's lines logged before it is initialised (TF_CPP_MIN_LOG_LEVEL does not silence them)
+TF_LOG_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl::)")
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -129,7 +132,7 @@ def test_colour_base_is_a_palette_transfer_that_returns_the_content_at_alpha_zer
     )
     assert np.abs(grey - grey.mean(-1, keepdims=True)).max() < 0.02  # a grey painting makes a grey base
     fresh = StudentV2.__new__(StudentV2)
-    fresh.encoder, fresh.decoder = v2.encoder, build_decoder()
+    fresh.encoder, fresh.decoder, fresh.cfg = v2.encoder, build_decoder(), v2.cfg
     np.testing.assert_allclose(fresh.stylize(content[None], code)[0], np.clip(base, 0, 1), atol=1e-5)
     np.testing.assert_allclose(fresh.stylize(content[None], code, alpha=0.0)[0], content, atol=1e-5)
 
@@ -236,7 +239,7 @@ def test_equalised_decoder_is_the_same_function_with_concat_inputs_on_one_range(
         for t in taps:
             yield dict(zip(TAP_NAMES, t))
 
-    out = equalise(v2.decoder, calibration)
+    out = equalise(v2.decoder, calibration, v2.cfg)
     for t in taps:
         np.testing.assert_allclose(out(t).numpy(), v2.decoder(t).numpy(), rtol=1e-4, atol=1e-5)
     names = {layer.name for layer in out.layers}
@@ -254,6 +257,81 @@ def test_equalised_decoder_is_the_same_function_with_concat_inputs_on_one_range(
             peaks.append(np.abs(joined[..., start : start + width]).max())
             start += width
         assert max(peaks) / min(peaks) < 1.5, (consumer, peaks)
+
+
+def test_lite_architecture_is_read_from_its_weights_and_keeps_the_full_encoder(v2_weights, v2, tmp_path):
+    """The lite student: its weights say which architecture they are, its encoder is the full one
+    with the 1/2 tap projected (the same MobileNet weights), and alpha 0 is still the content."""
+    from tfstyle.models import student_v2 as S
+
+    assert S.config_of(v2_weights[1]) == S.StudentV2Config()
+    encoder = S.build_encoder(imagenet=False, cfg=S.LITE)
+    encoder.load_weights(v2_weights[0], by_name=True, skip_mismatch=True)
+    decoder = S.build_decoder(S.LITE)
+    paths = str(tmp_path / "e.h5"), str(tmp_path / "d.h5")
+    encoder.save_weights(paths[0])
+    decoder.save_weights(paths[1])
+    lite = S.StudentV2(*paths)
+    assert lite.cfg == S.LITE and lite.decoder.count_params() < 0.6 * v2.decoder.count_params()
+    image = _image(50, 64, 64)
+    full_taps, lite_taps = v2.taps(image[None]), lite.taps(image[None])
+    kernel = encoder.get_layer("tap1_proj").get_weights()[0][0, 0]  # [48, 8]
+    for i in (0, 2, 3):
+        np.testing.assert_allclose(lite_taps[i].numpy(), full_taps[i].numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lite_taps[1].numpy(), full_taps[1].numpy() @ kernel, rtol=1e-4, atol=1e-4)
+    code = lite.style_code(_image(51, 64, 64))
+    assert code.shape == (1, S.LITE.code_dim) and S.LITE.code_dim < S.CODE_DIM
+    np.testing.assert_allclose(lite.stylize(image[None], code, alpha=0.0)[0], image, atol=1e-5)
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5")
+    from tfstyle.errors import WeightsError
+
+    with pytest.raises(WeightsError, match="bad.h5"):
+        S.config_of(str(bad))
+
+
+def test_runtime_upsampling_is_the_keras_decoders_last_layer():
+    from tfstyle._keras import keras
+    from tfstyle.style_codes import upsample
+
+    x = np.random.default_rng(0).normal(size=(1, 12, 20, 3)).astype(np.float32)
+    keras_up = keras.layers.UpSampling2D(2, interpolation="bilinear")(x).numpy()[0]
+    np.testing.assert_allclose(upsample(x[0], 2), keras_up, atol=1e-6)
+
+
+def test_lite_distillation_trains_from_the_full_student_and_resumes(v2_weights, tmp_path):
+    """``training.student_v2_lite``: from a full student's folder and a bank, trains, resumes and
+    exports weights that load as the lite architecture."""
+    import shutil
+
+    from tfstyle.models import student_v2 as S
+
+    source = tmp_path / "full"
+    source.mkdir()
+    shutil.copyfile(v2_weights[0], source / "student_v2_encoder.h5")
+    shutil.copyfile(v2_weights[1], source / "student_v2_decoder.h5")
+    bank_run = tmp_path / "bank_run"
+    (bank_run / "bank").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    bank = {k: rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8) for k in ("content", "style", "teacher")}
+    bank["target"] = rng.normal(size=(4, 4, 4, 8)).astype(np.float16)
+    np.savez(bank_run / "bank" / "chunk_00000.npz", **bank)
+    out = tmp_path / "lite"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    base = [sys.executable, "-m", "training.student_v2_lite", "--out", str(out), "--source", str(source)]
+    base += ["--bank-run", str(bank_run), "--batch", "2", "--checkpoint-every", "1", "--quiet"]
+    run_in = {"capture_output": True, "text": True, "env": env, "cwd": ROOT}
+    for steps in (1, 2):
+        proc = subprocess.run([*base, "--steps", str(steps)], **run_in)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "student_v2_lite: step 2" in proc.stdout
+    checkpoints = sorted(p.name for p in (out / "checkpoints").glob("ckpt-*.index"))
+    assert checkpoints == ["ckpt-1.index", "ckpt-2.index"]
+    assert S.config_of(str(out / "student_v2_decoder.h5")) == S.LITE
+    elsewhere = [str(tmp_path / "other"), "--source", str(tmp_path / "nowhere")]
+    missing = subprocess.run([*base[:4], *elsewhere, *base[7:], "--steps", "1"], **run_in)
+    lines = [line for line in missing.stderr.splitlines() if not TF_LOG_LINE.match(line)]
+    assert missing.returncode == 2 and len(lines) == 1 and "nowhere" in lines[0], missing.stderr
 
 
 def test_training_builds_its_bank_trains_and_resumes(tmp_path, data_dir):

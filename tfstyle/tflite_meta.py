@@ -90,7 +90,7 @@ def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     """Float values -> what an input tensor of ``detail`` (interpreter details) takes."""
     dtype = detail["dtype"]
     if np.issubdtype(dtype, np.floating):
-        return x.astype(dtype)
+        return x.astype(dtype, copy=False)
     scale, zero = detail["quantization"]
     info = np.iinfo(dtype)
     return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
@@ -99,6 +99,6 @@ def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
 def dequantize(q: np.ndarray, detail: dict) -> np.ndarray:
     """An output tensor's values (of ``detail``) -> float32."""
     if np.issubdtype(q.dtype, np.floating):
-        return q.astype(np.float32)
+        return q.astype(np.float32, copy=False)
     scale, zero = detail["quantization"]
     return ((q.astype(np.float32) - zero) * scale).astype(np.float32)

@@ -13,6 +13,13 @@ from training.data import DataConfig
 from training.loop import LoopConfig, TrainResult, train
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be 1 or more")
+    return value
+
+
 def loop_parser(prog: str, description: str | None, *, out: str, steps: int, lr: float, lr_decay: float):
     """A parser with the data, loop and export options every training entry point has."""
     p = argparse.ArgumentParser(prog=prog, description=description)
@@ -27,7 +34,9 @@ def loop_parser(prog: str, description: str | None, *, out: str, steps: int, lr:
     p.add_argument("--precision", default="auto", choices=POLICIES)
     p.add_argument("--replicas", type=int, default=1, help="on CPU: split it into N logical devices")
     p.add_argument("--checkpoint-every", type=int, default=200)
-    p.add_argument("--sample-every", type=int, default=500)
+    p.add_argument(
+        "--sample-every", type=_positive, default=500, help="steps between sample grids in TensorBoard"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--average", type=int, default=1, help="export the mean weights of the last N checkpoints")
     p.add_argument("--ship", action="store_true", help="copy the exported weights into tfstyle/assets")

@@ -174,6 +174,37 @@ def load_bank(out_dir: str) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def bank_batches(run_dir: str, seed: int, global_batch: int, start_step: int):
+    """The bank of ``run_dir`` as batches, flipped left-right per example; a pure function of the
+    step (resume gives the same batches)."""
+    from tfstyle._keras import tf
+
+    bank = load_bank(run_dir)
+    n = len(bank["content"])
+    keys = sorted(bank)
+
+    def fetch(step):
+        """One step's entries in one NumPy gather: a Python call per step, not per example
+        (per-example calls cost 7% of a step on two cores)."""
+        rows = (int(step) * global_batch + np.arange(global_batch)) % n
+        return tuple(bank[k][rows] for k in keys)
+
+    def step_batch(step):
+        values = tf.numpy_function(fetch, [step], [tf.as_dtype(bank[k].dtype) for k in keys])
+        ex = {k: tf.ensure_shape(v, (global_batch, *bank[k].shape[1:])) for k, v in zip(keys, values)}
+        flip = tf.random.stateless_uniform([global_batch], tf.stack([tf.cast(seed, tf.int64), step])) < 0.5
+        for k in ("content", "style", "teacher", "target"):  # left-right, per example
+            ex[k] = tf.where(flip[:, None, None, None], tf.reverse(ex[k], [2]), ex[k])
+        for k in ("content", "style", "teacher"):
+            ex[k] = tf.cast(ex[k], tf.float32) / 255.0
+        ex["target"] = tf.cast(ex["target"], tf.float32)
+        return ex
+
+    ds = tf.data.Dataset.range(start_step, 2**62).map(step_batch)
+    # unbatched and batched again, so a distribution strategy can split the global batch
+    return ds.unbatch().batch(global_batch, drop_remainder=True).prefetch(2)
+
+
 # ---------------------------------------------------------------- motion (temporal term)
 
 
@@ -251,33 +282,7 @@ class StudentV2Task:
         return {"encoder": self.encoder, "decoder": self.decoder, "projection": self.projection}
 
     def dataset(self, global_batch: int, start_step: int):
-        from tfstyle._keras import tf
-
-        bank = load_bank(self.out_dir)
-        n = len(bank["content"])
-        keys = sorted(bank)
-
-        def fetch(step):
-            """One step's entries in one NumPy gather: a Python call per step, not per example
-            (per-example calls cost 7% of a step on two cores)."""
-            rows = (int(step) * global_batch + np.arange(global_batch)) % n
-            return tuple(bank[k][rows] for k in keys)
-
-        def step_batch(step):
-            values = tf.numpy_function(fetch, [step], [tf.as_dtype(bank[k].dtype) for k in keys])
-            ex = {k: tf.ensure_shape(v, (global_batch, *bank[k].shape[1:])) for k, v in zip(keys, values)}
-            seed = tf.stack([tf.cast(self.data.seed, tf.int64), step])
-            flip = tf.random.stateless_uniform([global_batch], seed) < 0.5
-            for k in ("content", "style", "teacher", "target"):  # left-right, per example
-                ex[k] = tf.where(flip[:, None, None, None], tf.reverse(ex[k], [2]), ex[k])
-            for k in ("content", "style", "teacher"):
-                ex[k] = tf.cast(ex[k], tf.float32) / 255.0
-            ex["target"] = tf.cast(ex["target"], tf.float32)
-            return ex
-
-        ds = tf.data.Dataset.range(start_step, 2**62).map(step_batch)
-        # unbatched and batched again, so a distribution strategy can split the global batch
-        return ds.unbatch().batch(global_batch, drop_remainder=True).prefetch(2)
+        return bank_batches(self.out_dir, self.data.seed, global_batch, start_step)
 
     def forward(self, content, style, training: bool, motion=None):
         """Stylized, identity and (with ``motion``) moved outputs of one batch (each the decoder's

@@ -40,6 +40,8 @@ class LiteStudentV2:
         if tuple(self.decoder.meta["tap_channels"]) != self.channels:
             raise WeightsError(f"{self.decoder.path}: does not decode the taps of {self.encoder.path}")
         self.multiple = int(self.decoder.meta["multiple"])
+        # decoders exported before it was taken out of the graph upsample the residual themselves
+        self.residual_scale = int(self.decoder.meta.get("residual_scale", 1))
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
 
@@ -73,12 +75,15 @@ class LiteStudentV2:
             code = codes[i % len(codes)]
             if float(alpha) != 1.0:
                 code = style_codes.mix(code, own, alpha)
-            feed = {name: t[None] for name, t in zip(self.taps, style_codes.restyle(taps, code, own))}
+            restyled = style_codes.restyle(taps, code, own, inplace=True)
+            feed = {name: t[None] for name, t in zip(self.taps, restyled)}
             base = style_codes.colour_base(image, code, own, self.channels)
             residual = self.decoder(**feed)[0]
+            if self.residual_scale != 1:
+                residual = style_codes.upsample(residual, self.residual_scale)
             base += residual if float(alpha) == 1.0 else float(alpha) * residual
-            out.append(base)
-        return np.clip(np.stack(out)[:, :h, :w, :], 0.0, 1.0)
+            out.append(np.clip(base[:h, :w], 0.0, 1.0, out=base[:h, :w]))
+        return np.stack(out) if len(out) > 1 else np.ascontiguousarray(out[0][None])
 
 
 class TfliteV2Engine(StudentV2Engine):

@@ -54,9 +54,45 @@ EMBED_TAP = 3  # the 1/8 tap is embedded onto the teacher's relu4_1 (same grid)
 
 @dataclass(frozen=True)
 class StudentV2Config:
-    # decoder widths at 1/8, 1/4, 1/2: strokes are mid-scale, so the width goes to 1/8 and 1/4
-    # (where a pixel is 16x and 4x cheaper than at 1/2); (64, 32, 16) painted a colour transfer
+    """The architecture. ``widths``: decoder widths at 1/8, 1/4, 1/2 (strokes are mid-scale, so
+    the width goes to 1/8 and 1/4, where a pixel is 16x and 4x cheaper than at 1/2; (64, 32, 16)
+    trained from the teacher painted a colour transfer). ``tap1_width``: a learnt 1x1 projection of
+    the 1/2 tap in the encoder (None: the raw 48 channels). The 1/2 tap is 70% of the values the
+    runtime normalises per photo; :data:`LITE` projects it to 8 and is distilled from the full
+    student (``training.student_v2_lite``), which is how it learns to paint at all."""
+
     widths: tuple = (96, 48, 16)
+    tap1_width: int | None = None
+
+    @property
+    def tap_channels(self) -> tuple:
+        return (TAP_CHANNELS[0], self.tap1_width or TAP_CHANNELS[1], *TAP_CHANNELS[2:])
+
+    @property
+    def code_dim(self) -> int:
+        return code_dim(self.tap_channels)
+
+
+LITE = StudentV2Config(widths=(64, 32, 16), tap1_width=8)
+
+
+def config_of(decoder_weights: str) -> StudentV2Config:
+    """The architecture a decoder weights file (h5) was saved from: widths from its kernels, the
+    1/2 tap's width from what its ``dec2b`` reads (``dec2a``'s output, the 1/2 tap and RGB)."""
+    import h5py
+
+    def kernel(root, name):
+        group = root[name][name]
+        return group[next(k for k in group if k.startswith("kernel"))].shape
+
+    try:
+        with h5py.File(decoder_weights, "r") as f:
+            root = f["model_weights"] if "model_weights" in f else f
+            widths = tuple(int(kernel(root, n)[-1]) for n in ("dec8a", "dec4a", "dec2a"))
+            tap1 = int(kernel(root, "dec2b")[2]) - widths[2] - TAP_CHANNELS[0]
+    except (OSError, KeyError, StopIteration) as exc:
+        raise WeightsError(f"{decoder_weights}: not a student v2 decoder weights file ({exc})") from None
+    return StudentV2Config(widths, None if tap1 == TAP_CHANNELS[1] else tap1)
 
 
 def _rebuilt_layer(layer):
@@ -79,8 +115,9 @@ def _same_pad(layer):
     return 1
 
 
-def build_encoder(imagenet: bool = True) -> keras.Model:
-    """Image in [0, 1] -> the three taps, as one flat graph of built-in layers and reflection pads."""
+def build_encoder(imagenet: bool = True, cfg: StudentV2Config = StudentV2Config()) -> keras.Model:
+    """Image in [0, 1] -> RGB at 1/2 and the three taps, as one flat graph of built-in layers and
+    reflection pads (the 1/2 tap projected when ``cfg.tap1_width`` says so)."""
 
     def build(w):
         return keras.applications.MobileNetV2(
@@ -104,7 +141,10 @@ def build_encoder(imagenet: bool = True) -> keras.Model:
         if layer.weights:
             new.set_weights(layer.get_weights())
     rgb = keras.layers.AveragePooling2D(2, name="rgb_half")(inp)
-    return keras.Model(inp, [rgb] + [tensors[t] for t in TAPS], name="student_v2_encoder")
+    taps = [tensors[t] for t in TAPS]
+    if cfg.tap1_width:
+        taps[0] = keras.layers.Conv2D(cfg.tap1_width, 1, use_bias=False, name="tap1_proj")(taps[0])
+    return keras.Model(inp, [rgb] + taps, name="student_v2_encoder")
 
 
 def _conv(x, filters, name, act=True, dtype=None):
@@ -116,7 +156,7 @@ def build_decoder(cfg: StudentV2Config = StudentV2Config(), tap_gains: tuple | N
     """AdaIN'd taps (RGB 1/2, 1/2, 1/4, 1/8) -> the residual over :func:`colour_base` (zero at first).
     ``tap_gains`` (one per tap) multiplies each tap on entry: the INT8 export's graph, whose
     concatenations quantise all their inputs on one scale (``export.student_v2.equalise``)."""
-    inputs = [keras.Input((None, None, c), name=name) for name, c in zip(TAP_NAMES, TAP_CHANNELS)]
+    inputs = [keras.Input((None, None, c), name=name) for name, c in zip(TAP_NAMES, cfg.tap_channels)]
     taps = [
         keras.layers.Rescaling(float(g), name=f"{name}_gain")(t) if g != 1.0 else t
         for name, t, g in zip(TAP_NAMES, inputs, tap_gains or [1.0] * len(inputs))
@@ -174,10 +214,10 @@ def code_from_taps(taps) -> tf.Tensor:
     return tf.concat(parts, -1)
 
 
-def split_code(code) -> list[tuple]:
-    """[B, CODE_DIM] -> per tap (mean, std), each [B, 1, 1, C] (works on tensors and arrays)."""
+def split_code(code, channels: tuple = TAP_CHANNELS) -> list[tuple]:
+    """[B, D] -> per tap (mean, std), each [B, 1, 1, C] (works on tensors and arrays)."""
     out, start = [], 0
-    for c in TAP_CHANNELS:
+    for c in channels:
         mean, std = code[:, start : start + c], code[:, start + c : start + 2 * c]
         out.append((mean[:, None, None, :], std[:, None, None, :]))
         start += 2 * c
@@ -204,7 +244,8 @@ def colour_base(image, own_code, code) -> tf.Tensor:
 
 def restyle(taps, code) -> list:
     """AdaIN of every tap by the code (TensorFlow, differentiable)."""
-    return [adain(tap, mean, std) for tap, (mean, std) in zip(taps, split_code(code))]
+    channels = tuple(int(t.shape[-1]) for t in taps)
+    return [adain(tap, mean, std) for tap, (mean, std) in zip(taps, split_code(code, channels))]
 
 
 def mix_codes(code, content_code, alpha):
@@ -220,14 +261,17 @@ class StudentV2:
         self,
         encoder_weights: str | None = None,
         decoder_weights: str | None = None,
-        cfg: StudentV2Config = StudentV2Config(),
+        cfg: StudentV2Config | None = None,
         *,
         imagenet: bool = False,
     ):
         for what, path in (("encoder", encoder_weights), ("decoder", decoder_weights)):
             if path is not None and not os.path.isfile(path):
                 raise WeightsError(f"{path}: student v2 {what} weights not found (run `make train-v2`)")
-        self.encoder = build_encoder(imagenet=imagenet)
+        if cfg is None:  # the architecture the weights were saved from
+            cfg = config_of(decoder_weights) if decoder_weights is not None else StudentV2Config()
+        self.cfg = cfg
+        self.encoder = build_encoder(imagenet=imagenet, cfg=cfg)
         self.decoder = build_decoder(cfg)
         for model, path in ((self.encoder, encoder_weights), (self.decoder, decoder_weights)):
             if path is not None:
@@ -249,7 +293,7 @@ class StudentV2:
         h, w = content.shape[1:3]
         padded = pad_to_multiple(content, MULTIPLE)
         taps = self.taps(padded)
-        codes = np.asarray(codes, np.float32).reshape(-1, CODE_DIM)
+        codes = np.asarray(codes, np.float32).reshape(-1, self.cfg.code_dim)
         codes = np.repeat(codes, len(content), 0) if len(codes) == 1 else codes
         own = code_from_taps(taps).numpy()
         if float(alpha) != 1.0:
