@@ -46,17 +46,21 @@ train: ## train the teacher decoder (also the multilevel teacher's relu4_1 level
 		--crop 256 --lr 1e-4 --checkpoint-every 100 --weights style=20,output=30 --seed 4 \
 		--style-layers relu1_1=50,relu2_1=10,relu3_1=4,relu4_1=1 --average 5 --ship
 
-V2_RUN := --bank 2048 --batch 8 --crop 128 --checkpoint-every 100 --sample-every 250
-train-v2: ## student v2 (computed style code): cached bank (2,048 pairs), distil from the teacher in 4 stages, INT8 export; ships; resumes
+V2_RUN := --bank 2048 --bank-run runs/student_v2 --batch 8 --crop 128 --checkpoint-every 100 --sample-every 250
+train-v2: ## student v2 (computed style code): cached bank (2,048 pairs), distil from the teacher in 4 stages, then the lite student from it, INT8 export; ships; resumes
 	$(PY) -m training.student_v2 --out runs/student_v2 $(V2_RUN) --steps 6000 --lr 1e-3 --weights grid=0
 	$(PY) -m training.student_v2 --out runs/student_v2_s2 $(V2_RUN) --init-from runs/student_v2 --steps 3000 \
 		--lr 3e-4 --weights style=60,grid=10
 	$(PY) -m training.student_v2 --out runs/student_v2_s3 $(V2_RUN) --init-from runs/student_v2_s2 --steps 2500 \
 		--lr 3e-4 --weights style=100,output=5,grid=10
 	$(PY) -m training.student_v2 --out runs/student_v2_s4 $(V2_RUN) --init-from runs/student_v2_s3 --steps 1500 \
-		--lr 3e-4 --weights style=100,output=5,grid=500 --ship
-	$(PY) -m export.student_v2 --encoder runs/student_v2_s4/student_v2_encoder.h5 \
-		--decoder runs/student_v2_s4/student_v2_decoder.h5 --ship
+		--lr 3e-4 --weights style=100,output=5,grid=500
+	$(PY) -m training.student_v2_lite --out runs/student_v2_lite --source runs/student_v2_s4 \
+		--bank-run runs/student_v2 --steps 8000 --batch 16 --checkpoint-every 200 --sample-every 2000
+	$(PY) -m training.student_v2 --out runs/student_v2_lite_ft $(V2_RUN) --lite --init-from runs/student_v2_lite \
+		--steps 1500 --lr 3e-4 --weights style=100,output=5,grid=500 --ship
+	$(PY) -m export.student_v2 --encoder runs/student_v2_lite_ft/student_v2_encoder.h5 \
+		--decoder runs/student_v2_lite_ft/student_v2_decoder.h5 --ship
 
 train-smoke: ## a 40-step teacher run from scratch into runs/teacher-smoke (under a minute; ships nothing)
 	rm -rf runs/teacher-smoke

@@ -249,10 +249,11 @@ class StudentV2Task:
     weights: V2Weights = field(default_factory=V2Weights)
     style_layers: dict = field(default_factory=lambda: dict(DEFAULT_STYLE_LAYERS))
     init_from: str | None = None
+    lite: bool = False  # the lite architecture (tfstyle.models.student_v2.LITE), from a distilled one
     noise: float = 0.02
     name: str = "student_v2"
     skipped_files: int = 0
-    out_dir: str = "runs/student_v2"
+    out_dir: str = "runs/student_v2"  # the run folder holding the bank (``<out_dir>/bank``)
 
     def build(self) -> None:
         from tfstyle._keras import keras
@@ -263,8 +264,9 @@ class StudentV2Task:
             ["relu4_1"] if self.weights.content else []
         )
         self.vgg = build_vgg19(layers, name="loss_vgg")
-        self.encoder = S.build_encoder(imagenet=True)
-        self.decoder = S.build_decoder()
+        cfg = S.LITE if self.lite else S.StudentV2Config()
+        self.encoder = S.build_encoder(imagenet=True, cfg=cfg)
+        self.decoder = S.build_decoder(cfg)
         if self.init_from:
             S.warm_start(self.encoder, os.path.join(self.init_from, "student_v2_encoder.h5"))
             S.warm_start(self.decoder, os.path.join(self.init_from, "student_v2_decoder.h5"))
@@ -369,8 +371,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "python -m training.student_v2", __doc__, out="runs/student_v2", steps=4000, lr=1e-3, lr_decay=5e-4
     )
     p.add_argument("--bank", type=int, default=BankConfig().pairs, help="pairs in the cached bank")
+    p.add_argument(
+        "--bank-run",
+        help="the run folder whose bank to use and complete (default: --out); later stages share the first's",
+    )
     p.add_argument("--teacher-decoder", help="teacher decoder weights (default: the shipped one)")
     p.add_argument("--init-from", help="a previous --out folder whose exported weights to start from")
+    p.add_argument(
+        "--lite",
+        action="store_true",
+        help="the lite architecture (start it --init-from a training.student_v2_lite run)",
+    )
     p.add_argument(
         "--weights",
         type=_loss_weights,
@@ -404,10 +415,16 @@ def _loss_weights(text: str) -> V2Weights:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     data = prepare(args)
+    bank_run = args.bank_run or args.out
     if not args.export_only:
-        build_bank(data, BankConfig(pairs=args.bank), args.out, args.teacher_decoder, args.precision)
+        build_bank(data, BankConfig(pairs=args.bank), bank_run, args.teacher_decoder, args.precision)
     task = StudentV2Task(
-        data, args.weights, style_layers=args.style_layers, init_from=args.init_from, out_dir=args.out
+        data,
+        args.weights,
+        style_layers=args.style_layers,
+        init_from=args.init_from,
+        lite=args.lite,
+        out_dir=bank_run,
     )
     from tfstyle.assets import STUDENT_V2_DECODER, STUDENT_V2_ENCODER
 
