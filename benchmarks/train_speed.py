@@ -3,7 +3,8 @@ other: ``python -m benchmarks.train_speed [--steps 40] [--bank runs/student_v2/b
 
 * before: ``training.student`` stage 1 as ``make train`` runs it (128 px crops, batch 8; the
   teacher, the style predictor, the transformer and the VGG loss every step);
-* after: ``training.student_v2`` on its cached bank (no teacher per step). The bank is built once
+* after: ``training.student_v2`` on its cached bank (no teacher per step), in the full architecture
+  and in the lite one that ships (``--lite``: its fine-tuning stage). The bank is built once
   (``--bank`` reuses a built one); its cost is reported too, and amortised over a run of
   ``--run-steps`` steps.
 
@@ -77,10 +78,13 @@ def main(argv: list[str] | None = None) -> int:
             bank_rate = pairs / (time.perf_counter() - t0)
             os.symlink(os.path.abspath(f"{bank_out}/bank"), f"{out}/bank")
         after, _ = _run(["training.student_v2", "--out", out, "--bank", str(pairs), *common])
+        lite_args = ["--out", f"{scratch}/lite", "--bank-run", out, "--bank", str(pairs), "--lite"]
+        lite, _ = _run(["training.student_v2", *lite_args, *common])
         after_load = _load()
     print(f"load average before {before_load}, after {after_load}")
     print(f"student (shipped recipe, stage 1): {before:.2f} img/s")
     print(f"student v2 (cached bank):          {after:.2f} img/s  ({after / before:.2f}x)")
+    print(f"student v2 lite (cached bank):     {lite:.2f} img/s  ({lite / before:.2f}x)")
     if bank_rate:
         images = args.run_steps * 8
         amortised = images / (images / after + 2048 / bank_rate)
