@@ -32,7 +32,7 @@ def student_v2_paths() -> tuple[str, str]:
 
 
 class StudentV2Engine:
-    """Student v2: a style code is a float32 array of AdaIN statistics (``CODE_DIM`` values).
+    """Student v2: a style code is a float32 array of AdaIN statistics (``StudentV2.cfg.code_dim`` values).
 
     * ``blend``: linear interpolation of the codes (statistics blend as AdaIN's do).
     * ``alpha``: the code is ``alpha * style + (1 - alpha) * own``, ``own`` being the statistics of
