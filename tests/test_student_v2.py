@@ -369,7 +369,7 @@ def test_bank_batches_are_pure_in_the_step_so_a_resumed_run_sees_the_same_data(t
         "mean_relu1_1": rng.normal(size=(n, 4)).astype(np.float32),
     }
     np.savez(tmp_path / "bank" / "chunk_00000.npz", **bank)
-    task = StudentV2Task(DataConfig(), out_dir=str(tmp_path))
+    task = StudentV2Task(DataConfig(), bank_run=str(tmp_path))
     fresh = iter(task.dataset(4, 0))
     batches = [next(fresh) for _ in range(4)]
     resumed = next(iter(task.dataset(4, 3)))

@@ -253,7 +253,7 @@ class StudentV2Task:
     noise: float = 0.02
     name: str = "student_v2"
     skipped_files: int = 0
-    out_dir: str = "runs/student_v2"  # the run folder holding the bank (``<out_dir>/bank``)
+    bank_run: str = "runs/student_v2"  # the run folder holding the bank (``<bank_run>/bank``)
 
     def build(self) -> None:
         from tfstyle._keras import keras
@@ -284,7 +284,7 @@ class StudentV2Task:
         return {"encoder": self.encoder, "decoder": self.decoder, "projection": self.projection}
 
     def dataset(self, global_batch: int, start_step: int):
-        return bank_batches(self.out_dir, self.data.seed, global_batch, start_step)
+        return bank_batches(self.bank_run, self.data.seed, global_batch, start_step)
 
     def forward(self, content, style, training: bool, motion=None):
         """Stylized, identity and (with ``motion``) moved outputs of one batch (each the decoder's
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         style_layers=args.style_layers,
         init_from=args.init_from,
         lite=args.lite,
-        out_dir=bank_run,
+        bank_run=bank_run,
     )
     from tfstyle.assets import STUDENT_V2_DECODER, STUDENT_V2_ENCODER
 

@@ -79,19 +79,21 @@ class LiteTask:
         lite = [[t[0], tf.cast(project(t[1]), tf.float32), *t[2:]] for t in full]
         strong = tf.random.uniform([n]) < 0.5
         alpha = tf.where(strong, 1.0, tf.random.uniform([n], 0.0, OVERDRIVE))[:, None]
-
-        def mixed(taps_c, taps_s):
-            return S.mix_codes(S.code_from_taps(taps_s), S.code_from_taps(taps_c), alpha)
-
-        target = self.full_decoder(S.restyle(full[0], mixed(*full)), training=False)
-        out = self.decoder(S.restyle(lite[0], mixed(*lite)), training=training)
+        # each student's codes of the content and the style, once, and its code at the row's strength
+        full_codes, lite_codes = ([S.code_from_taps(t) for t in taps] for taps in (full, lite))
+        mixed = [S.mix_codes(style, own, alpha) for own, style in (full_codes, lite_codes)]
+        target = self.full_decoder(S.restyle(full[0], mixed[0]), training=False)
+        out = self.decoder(S.restyle(lite[0], mixed[1]), training=training)
         residual = losses.distillation_loss(out, tf.stop_gradient(tf.cast(target, tf.float32)))
-        base = S.colour_base(content, S.code_from_taps(full[0]), S.code_from_taps(full[1]))
+        # the pictures at each row's strength, as the runtime makes them (the RGB tap, hence the
+        # colour base, is the same in both students)
+        base = S.colour_base(content, full_codes[0], mixed[0])
+        scale = alpha[:, :, None, None]
         return {
             "total": residual,
             "residual": residual,
-            "student": base + tf.cast(out, tf.float32),
-            "full": base + tf.cast(target, tf.float32),
+            "student": base + scale * tf.cast(out, tf.float32),
+            "full": base + scale * tf.cast(target, tf.float32),
         }
 
     def samples(self, batch: dict) -> list[list[np.ndarray]]:
