@@ -270,14 +270,16 @@ def quality_section(results: dict, frames: int, strip: str, load_before: str, lo
         "",
         "Strip (INT8 TFLite): for each clip, the content, per-frame stylization and the flow mode at frames "
         "4, 8, 12, 16 and 20, and the flow mode's per-pixel warping error |S_t - W(S_t-1)| (x4: white = 0.25 or more). "
-        "The flow mode keeps the painting's texture on the zoom and the rotation (each output resamples a "
-        "keyframe once; a keyframe is renewed every 8 frames or once the zoom has scaled it by 8%; its detail is restored to the fresh frame's local energy). "
-        "What is left of the warping error is mostly the keyframe changes (the bright error maps at frames 8 and 16: "
-        "a new keyframe is a fresh stylization, half mixed with the old one), and the measure's own floor: the "
-        "stylized texture warped by Farneback flow and bilinear sampling does not match itself exactly even when "
-        "it moves perfectly with the scene (a keyframe carried along the exact camera motion of the zoom clip "
-        "scores ~0.012-0.017, 0.3-0.4x per-frame). A zoom is the hard case: a keyframe carried longer magnifies "
-        "its strokes (style distance up), renewed sooner it changes more often (warping error up).",
+        "The flow mode keeps the painting's texture on the zoom and the rotation: each output resamples a "
+        "keyframe once; a keyframe is renewed every 8 frames or once the zoom has scaled it by 8%, and fades in "
+        "over 4 frames (both keyframes carried along the flow), so its change is spread instead of one jump; "
+        "mixes of two textures keep each band's contrast (a Laplacian pyramid), and the warped keyframe's "
+        "bands are brought back to the fresh frame's energy. What is left of the warping error is the measure's "
+        "own floor: the stylized texture warped by Farneback flow and bilinear sampling does not match itself "
+        "exactly even when it moves perfectly with the scene (a keyframe carried along the exact camera motion "
+        "of the zoom clip scores ~0.012-0.017, 0.3-0.4x per-frame), plus the fades. A zoom is the hard case: a "
+        "keyframe carried longer magnifies its strokes (style distance up), renewed sooner it changes more "
+        "often (warping error up).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -8,6 +8,7 @@ one thread (about a millisecond a frame), so the whole file runs in seconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -165,6 +166,53 @@ def test_keyframe_mix_keeps_the_texture_contrast():
     np.testing.assert_allclose(_vp_mix(a, a, half), a, atol=1e-5)
 
 
+def test_keyframe_mix_keeps_each_bands_contrast():
+    """Strokes, not only grain: two unrelated textures with all their energy at 4-8 px keep it when
+    mixed half and half (the single-band mix of the eighth session restored only the finest scale)."""
+    from tfstyle.trajectories import _pyramid, _vp_mix
+
+    rng = np.random.default_rng(5)
+    coarse = [cv2.resize(rng.random((16, 16, 3)).astype(np.float32), (96, 96)) for _ in range(2)]
+    half = np.full((96, 96, 1), 0.5, np.float32)
+    energy = [float(np.mean(b * b)) for b in _pyramid(coarse[0])[1:3]]
+    plain = [float(np.mean(b * b)) for b in _pyramid(0.5 * coarse[0] + 0.5 * coarse[1])[1:3]]
+    kept = [float(np.mean(b * b)) for b in _pyramid(_vp_mix(*coarse, half))[1:3]]
+    for e, p, k in zip(energy, plain, kept, strict=True):
+        assert p < 0.7 * e and k == pytest.approx(e, rel=0.2)
+
+
+def test_restoring_detail_raises_soft_bands_only():
+    """A resampled (softened) keyframe gets each band's contrast back up to the fresh frame's, with one
+    gain per band; a keyframe already as sharp as the fresh frame is left as it is."""
+    from tfstyle.trajectories import _collapse, _pyramid, _restored
+
+    rng = np.random.default_rng(6)
+    fresh = rng.random((64, 96, 3)).astype(np.float32)
+    soft = cv2.GaussianBlur(fresh, (0, 0), 0.8)
+    fine = [float(np.std(b)) for b in _pyramid(fresh)[:2]]
+    before = [float(np.std(b)) for b in _pyramid(soft)[:2]]
+    after = [float(np.std(b)) for b in _restored(_pyramid(soft), _pyramid(fresh))[:2]]
+    assert before[0] < 0.7 * fine[0]
+    assert after[0] > before[0] * 1.3 and after[0] <= fine[0] * 1.01 and after[1] <= fine[1] * 1.01
+    same = _collapse(_restored(_pyramid(fresh), _pyramid(soft)))
+    np.testing.assert_allclose(same, fresh, atol=1e-5)
+
+
+def test_a_keyframe_fades_in(clips, style, tmp_path):
+    """A new keyframe on a still camera: at once it is one jump; faded in over 4 frames the biggest
+    frame-to-frame change is far smaller, and the journal holds the keyframe's own image."""
+    jumps = {}
+    for fade in (0, 4):
+        out = str(tmp_path / f"fade{fade}.mp4")
+        V.stylize_video(clips["static"], out, style, engine=_engine(), refresh=5, fade=fade, keep_frames=True)
+        frames = [f.astype(np.float32) for f in _frames(V.sidecar_path(out))]
+        changes = [float(np.abs(b - a).mean()) for a, b in itertools.pairwise(frames)]
+        jumps[fade] = max(changes) - float(np.median(changes))  # above the moving shapes' own change
+        keys = sorted(n for n in os.listdir(V.sidecar_path(out)) if n.endswith(".key"))
+        assert keys == ([] if fade == 0 else ["000005.key", "000010.key", "000015.key"])
+    assert jumps[4] < 0.35 * jumps[0], jumps  # a linear fade over 4 frames: 1/5 of the jump per frame
+
+
 def test_network_and_none_are_per_frame(clips, style, tmp_path):
     outs = {}
     for mode in ("network", "none"):
@@ -187,9 +235,11 @@ def test_scene_cut_takes_a_keyframe(style, tmp_path):
 
 
 def test_resume_after_a_crash_redoes_nothing_and_matches(clips, style, tmp_path):
+    """The crash falls in the middle of a fade (a keyframe at frame 4 fading in over 4 frames): the
+    resumed run restores both keyframes from the journal and draws the same frames."""
     src = clips["drift"]
     whole = str(tmp_path / "whole.mp4")
-    V.stylize_video(src, whole, style, engine=_engine(), keep_frames=True)
+    V.stylize_video(src, whole, style, engine=_engine(), refresh=4, keep_frames=True)
 
     out = str(tmp_path / "resumed.mp4")
 
@@ -198,13 +248,14 @@ def test_resume_after_a_crash_redoes_nothing_and_matches(clips, style, tmp_path)
             raise RuntimeError("simulated crash")
 
     with pytest.raises(RuntimeError, match="simulated crash"):
-        V.stylize_video(src, out, style, engine=_engine(), callback=crash, keep_frames=True)
+        V.stylize_video(src, out, style, engine=_engine(), refresh=4, callback=crash, keep_frames=True)
     assert not os.path.exists(out) and len(_frames(V.sidecar_path(out))) == 6
+    assert os.path.isfile(os.path.join(V.sidecar_path(out), "000004.key"))
     # the video is encoded as the frames come, inside the journal's folder: nothing half-made beside it
     assert sorted(os.listdir(tmp_path)) == ["resumed.mp4.frames", "whole.mp4", "whole.mp4.frames"]
 
     engine = _engine()
-    result = V.stylize_video(src, out, style, engine=engine, keep_frames=True)
+    result = V.stylize_video(src, out, style, engine=engine, refresh=4, keep_frames=True)
     assert result.reused == 6 and engine.calls == 16 - 6
     for a, b in zip(_frames(V.sidecar_path(whole)), _frames(V.sidecar_path(out)), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -310,6 +361,7 @@ def test_cli_unusable_videos_give_one_line(style, tmp_path, capsys):
         (["-o", str(tmp_path / "o.mp4"), "--blend", "2"], "--blend must be between 0 and 1"),
         (["-o", str(tmp_path / "o.mp4"), "--max-frames", "0"], "--max-frames must be at least 1"),
         (["-o", str(tmp_path / "o.mp4"), "--refresh", "0"], "--refresh must be at least 1"),
+        (["-o", str(tmp_path / "o.mp4"), "--fade", "-1"], "--fade must be >= 0"),
         (
             ["-o", str(tmp_path / "o.mp4"), "--feature-smoothing"],
             "--feature-smoothing is for --model teacher",

@@ -18,10 +18,17 @@ A keyframe is taken every ``refresh`` frames, so fresh detail returns; as soon a
 the keyframe's texture by more than ``max_stretch`` (a zoom: strokes would grow and blur, or
 shrink); and at once when less than ``min_coverage`` of the frame is trusted (a scene cut, a large
 disocclusion). The new keyframe ``K' = mix(W(K), f(C_k), 1 - keep)`` keeps
-``keep`` of the old one where trusted, so the jump at a keyframe is ``1 - keep`` of a full
-re-stylization; the mix keeps the high frequencies' local energy (the texture's contrast neither
-drops where the two disagree nor grows where they agree), and the old texture's weight decays as
-``keep^n`` over keyframes, so resampling blur cannot build up.
+``keep`` of the old one where trusted, and the old texture's weight decays as ``keep^n`` over
+keyframes, so resampling blur cannot build up. ``K'`` then *fades in* over ``fade`` frames, both
+keyframes carried along their own flows: a jump spread over n frames costs far less flicker than
+one jump, because the measured change of each frame is the step's size added to the motion's own
+residual, not summed with it (a scene cut still switches at once).
+
+Mixes of two textures (the fade, a new keyframe, the trust mask's edges) keep each band's local
+energy (a Laplacian pyramid: a plain average of two textures that do not line up loses about
+30% of their contrast, strokes and grain alike), and the warped keyframe's bands are brought back
+up to the fresh frame's energy (resampling and a zoom's magnification soften it), with one gain
+per band and frame: a local gain would follow the fresh frame's own flicker.
 
 The flow is computed at ``flow_size`` px (long side) and scaled up: motion is smooth, and flow at
 full size costs more than the INT8 network.
@@ -37,7 +44,10 @@ import numpy as np
 from tfstyle.errors import TfstyleError
 from tfstyle.flow import inside, optical_flow, warp
 
-__all__ = ["KeyframeWarper", "TrajectoryConfig"]
+__all__ = ["Keyframe", "KeyframeWarper", "TrajectoryConfig"]
+
+BANDS = 4  # Laplacian pyramid levels of the energy-keeping mixes (strokes up to ~16 px)
+MAX_GAIN = 1.6  # the most a band's contrast is raised by
 
 
 @dataclass
@@ -50,6 +60,7 @@ class TrajectoryConfig:
     tolerance: float = 0.08  # content mismatch (mean |RGB| after warping) above which a pixel is fresh
     min_coverage: float = 0.5  # below this trusted share a keyframe is taken at once (scene cut)
     max_stretch: float = 1.08  # a keyframe as soon as the flow scales its texture by more than this
+    fade: int = 4  # a new keyframe fades in over this many frames (0: at once)
     restore_detail: bool = True  # scale the warped keyframe's detail up to the fresh frame's energy
     flow: str = "auto"  # "auto" (DIS), "dis" or "farneback"
 
@@ -64,6 +75,8 @@ class TrajectoryConfig:
             raise TfstyleError(f"tolerance must be > 0, not {self.tolerance}")
         if not 0.0 <= float(self.min_coverage) <= 1.0:
             raise TfstyleError(f"min coverage must be between 0 and 1, not {self.min_coverage}")
+        if int(self.fade) < 0:
+            raise TfstyleError(f"fade must be >= 0 frames, not {self.fade}")
         if not float(self.max_stretch) > 1.0:
             raise TfstyleError(f"max stretch must be > 1, not {self.max_stretch}")
         return self
@@ -80,86 +93,167 @@ def stretch(flow: np.ndarray) -> float:
     return float(max(scale, 1.0 / scale))
 
 
-def _detail(x: np.ndarray, sigma: float = 2.0) -> np.ndarray:
-    """The part of an image above a Gaussian of ``sigma`` px: its texture."""
-    return x - cv2.GaussianBlur(x, (0, 0), sigma)
+def _pyramid(x: np.ndarray, levels: int = BANDS) -> list[np.ndarray]:
+    """Laplacian pyramid of an H x W x C image: ``levels`` detail bands, then the low-pass rest."""
+    bands, cur = [], x
+    for _ in range(levels):
+        low = cv2.pyrDown(cur)
+        up = cv2.pyrUp(low, dstsize=(cur.shape[1], cur.shape[0]))
+        bands.append(cur - (up if up.ndim == cur.ndim else up[..., None]))
+        cur = low if low.ndim == x.ndim else low[..., None]
+    return [*bands, cur]
 
 
-def _energy(d: np.ndarray, window: float = 8.0) -> np.ndarray:
-    """Local mean square of a detail image (H x W x 1), over a Gaussian window of ``window`` px."""
-    return cv2.GaussianBlur(np.mean(d * d, axis=-1), (0, 0), window)[..., None]
+def _collapse(pyramid: list[np.ndarray]) -> np.ndarray:
+    cur = pyramid[-1]
+    for band in reversed(pyramid[:-1]):
+        up = cv2.pyrUp(cur, dstsize=(band.shape[1], band.shape[0]))
+        cur = band + (up if up.ndim == band.ndim else up[..., None])
+    return cur
 
 
-def _with_energy(image: np.ndarray, target: np.ndarray, max_gain: float = 1.6) -> np.ndarray:
-    """``image`` with its detail scaled up (never down) towards the local energy ``target``."""
-    d = _detail(image)
-    gain = np.clip(np.sqrt(target / np.maximum(_energy(d), 1e-8)), 1.0, max_gain)
-    return image - d + gain * d
+_CHANNEL_MEAN = np.full((1, 3), 1.0 / 3.0, np.float32)
+
+
+def _energy(d: np.ndarray, window: float = 4.0) -> np.ndarray:
+    """Local mean square of a band (H x W x 1), over a Gaussian window of ``window`` of its pixels."""
+    square = cv2.transform(d * d, _CHANNEL_MEAN) if d.shape[-1] == 3 else np.mean(d * d, axis=-1)
+    return cv2.GaussianBlur(square, (0, 0), window).reshape(*d.shape[:2], 1)
+
+
+def _level(t: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A per-pixel weight map (H x W x 1) at a pyramid level's size."""
+    if t.shape[:2] == shape[:2]:
+        return t
+    return cv2.resize(t, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).reshape(*shape[:2], 1)
+
+
+def _mix_bands(pa: list[np.ndarray], pb: list[np.ndarray], t: np.ndarray) -> list[np.ndarray]:
+    """:func:`_vp_mix` on two Laplacian pyramids, giving the mixed pyramid."""
+    out = []
+    for da, db in zip(pa[:-1], pb[:-1], strict=True):
+        tl = _level(t, da.shape)
+        mixed = da + tl * (db - da)
+        target = _energy(da) + tl * (_energy(db) - _energy(da))
+        out.append(mixed * np.clip(np.sqrt(target / np.maximum(_energy(mixed), 1e-8)), 1.0, MAX_GAIN))
+    tl = _level(t, pa[-1].shape)
+    out.append(pa[-1] + tl * (pb[-1] - pa[-1]))
+    return out
 
 
 def _vp_mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """``(1 - t) a + t b`` with its detail rescaled to the local energy the two inputs' details have
+    """``(1 - t) a + t b`` with each band's local energy rescaled to what the two inputs' bands have
     on average: two textures that do not line up lose contrast where mixed, two that do must not
     gain any (a fixed ``1 / sqrt((1 - t)² + t²)`` gain would compound over keyframes). ``t`` is per
     pixel (H x W x 1)."""
-    target = (1.0 - t) * _energy(_detail(a)) + t * _energy(_detail(b))
-    return _with_energy((1.0 - t) * a + t * b, target)
+    return _collapse(_mix_bands(_pyramid(a), _pyramid(b), t))
+
+
+def _restored(pw: list[np.ndarray], pf: list[np.ndarray]) -> list[np.ndarray]:
+    """The warped keyframe's pyramid ``pw`` with each band's contrast raised (never lowered) to the
+    fresh frame's ``pf``, one gain per band: what resampling and a zoom's magnification took from
+    the keyframe's texture."""
+    out = []
+    for w, f in zip(pw[:-1], pf[:-1], strict=True):
+        gain = np.sqrt(float(np.vdot(f, f)) / max(float(np.vdot(w, w)), 1e-10))
+        out.append(w * np.float32(np.clip(gain, 1.0, MAX_GAIN)))
+    return [*out, pw[-1]]
+
+
+@dataclass
+class _Key:
+    """A keyframe: its index, content and stylization, and the flow from the current frame to it."""
+
+    index: int
+    content: np.ndarray
+    out: np.ndarray
+    to_key: np.ndarray
+
+
+@dataclass
+class Keyframe:
+    """A keyframe that :meth:`KeyframeWarper.render` starts: its image, and whether it fades in (its
+    image is then not the frame's output, so the video journal stores it beside the frame)."""
+
+    image: np.ndarray
+    fades_in: bool
 
 
 class KeyframeWarper:
     """The flow mode's state, fed frames in order.
 
     Per frame: :meth:`track` (every frame, also those a resumed run finds done: it only computes
-    the flow), then, for frames to draw, :meth:`render`; a frame it reports as a keyframe is handed
-    back through :meth:`set_key` as saved (8-bit), which is also how a resumed run restores it.
+    the flow), then, for frames to draw, :meth:`render`; a keyframe it starts is handed back through
+    :meth:`set_key` as saved (8-bit), which is also how a resumed run restores it.
     """
 
     def __init__(self, config: TrajectoryConfig | None = None) -> None:
         self.config = (config or TrajectoryConfig()).validate()
-        self.key_index: int | None = None
-        self.key_content: np.ndarray | None = None
-        self.key_out: np.ndarray | None = None
-        self.to_key: np.ndarray | None = None  # flow from the current frame to the keyframe
+        self.key: _Key | None = None
+        self.old: _Key | None = None  # the keyframe the current one fades in over
+        self.age = 0  # frames since the current keyframe
         self.prev: np.ndarray | None = None  # the previous frame's content
 
     def track(self, content: np.ndarray) -> None:
-        """Extend the flow to the keyframe by the step from the previous frame."""
+        """Extend the flows to the keyframes by the step from the previous frame."""
         cfg = self.config
-        if self.key_index is not None and self.prev is not None:
+        if self.key is not None and self.prev is not None:
+            self.age += 1
+            if self.old is not None and self.age >= int(cfg.fade):
+                self.old = None  # faded out
             step = optical_flow(content, self.prev, cfg.flow, cfg.flow_size)
-            self.to_key = step + warp(self.to_key, step)
+            for key in (self.key, self.old):
+                if key is not None:
+                    key.to_key = step + warp(key.to_key, step)
         self.prev = content
 
-    def _warped_key(self, content: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The keyframe's stylization warped onto ``content``, and the trust mask (H x W)."""
-        seen = warp(self.key_content, self.to_key)
+    def _warped(self, key: _Key, content: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A keyframe's stylization warped onto ``content``, and the trust mask (H x W x 1)."""
+        seen = warp(key.content, key.to_key)
         mismatch = cv2.GaussianBlur(np.abs(content - seen).mean(axis=-1), (0, 0), 1.0)
         tol = float(self.config.tolerance)
-        mask = np.clip((2.0 * tol - mismatch) / tol, 0.0, 1.0) * inside(self.to_key)
+        mask = np.clip((2.0 * tol - mismatch) / tol, 0.0, 1.0) * inside(key.to_key)
         mask = np.minimum(mask, cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0))
-        return warp(self.key_out, self.to_key, cv2.INTER_CUBIC), mask.astype(np.float32)
+        return warp(key.out, key.to_key, cv2.INTER_CUBIC), mask.astype(np.float32)[..., None]
 
-    def render(self, index: int, content: np.ndarray, fresh: np.ndarray) -> tuple[np.ndarray, bool]:
-        """The output for frame ``index`` (``fresh``: its own stylization) and whether it is a keyframe."""
-        if self.key_index is None:
-            return fresh, True
-        warped, mask = self._warped_key(content)
-        m = mask[..., None]
-        scaled = stretch(self.to_key)
-        limit = float(self.config.max_stretch)
-        if float(mask.mean()) < float(self.config.min_coverage):
-            return fresh, True  # a cut: nothing to keep
-        if index - self.key_index >= int(self.config.refresh) or scaled > limit:
+    def render(
+        self, index: int, content: np.ndarray, fresh: np.ndarray
+    ) -> tuple[np.ndarray, Keyframe | None]:
+        """The output for frame ``index`` (``fresh``: its own stylization), and the keyframe it starts."""
+        cfg = self.config
+        if self.key is None:
+            return fresh, Keyframe(fresh, fades_in=False)
+        warped, m = self._warped(self.key, content)
+        if float(m.mean()) < float(cfg.min_coverage):
+            return fresh, Keyframe(fresh, fades_in=False)  # a cut: nothing to keep, nothing to fade
+        started = None
+        fade = int(cfg.fade)
+        pw = _pyramid(warped)
+        if self.old is not None:  # the current keyframe is fading in
+            older, old_m = self._warped(self.old, content)
+            pw = _mix_bands(_pyramid(older), pw, 1.0 - (1.0 - (self.age + 1) / (fade + 1)) * old_m)
+        elif self.age >= int(cfg.refresh) or stretch(self.key.to_key) > float(cfg.max_stretch):
             # a keyframe the flow has scaled passes on less of its texture (strokes at the wrong size)
-            keep = float(self.config.keep) * max(0.0, 1.0 - (scaled - 1.0) / (limit - 1.0))
-            out = _vp_mix(warped, fresh, 1.0 - keep * m) if keep > 0 else fresh
-            return np.clip(out, 0.0, 1.0).astype(np.float32), True
-        if self.config.restore_detail:  # what resampling and a zoom's magnification took from the texture
-            warped = _with_energy(warped, _energy(_detail(fresh)))
-        return np.clip(fresh + m * (warped - fresh), 0.0, 1.0).astype(np.float32), False
+            limit = float(cfg.max_stretch)
+            keep = float(cfg.keep) * max(0.0, 1.0 - (stretch(self.key.to_key) - 1.0) / (limit - 1.0))
+            new = _vp_mix(warped, fresh, 1.0 - keep * m) if keep > 0 else fresh
+            new = np.clip(new, 0.0, 1.0).astype(np.float32)
+            if fade == 0:
+                return new, Keyframe(new, fades_in=False)
+            started = Keyframe(new, fades_in=True)
+            pw = _mix_bands(pw, _pyramid(new), 1.0 - (1.0 - 1.0 / (fade + 1)) * m)
+            m = np.ones_like(m)  # the new keyframe took the fresh frame where the old was untrusted
+        pf = _pyramid(fresh)
+        if cfg.restore_detail:  # what resampling and a zoom's magnification took from the texture
+            pw = _restored(pw, pf)
+        out = _collapse(_mix_bands(pf, pw, m))
+        return np.clip(out, 0.0, 1.0).astype(np.float32), started
 
-    def set_key(self, index: int, content: np.ndarray, out: np.ndarray) -> None:
-        """Frame ``index`` (its content and saved output) becomes the keyframe."""
-        self.key_index, self.key_content, self.key_out = index, content, out
-        self.to_key = np.zeros((*content.shape[:2], 2), np.float32)
+    def set_key(self, index: int, content: np.ndarray, out: np.ndarray, fades_in: bool = False) -> None:
+        """Frame ``index`` (its content and saved keyframe image) becomes the keyframe; one that fades
+        in keeps the current keyframe until it has."""
+        zero = np.zeros((*content.shape[:2], 2), np.float32)
+        self.old = self.key if fades_in and int(self.config.fade) > 0 else None
+        self.key = _Key(index, content, out, zero)
+        self.age = 0
         self.prev = content

@@ -7,8 +7,9 @@ Stylizing frame by frame flickers: a feed-forward network amplifies tiny changes
 * ``"flow"`` (default): :mod:`tfstyle.trajectories`. Keyframes are stylized and carried along the
   optical flow (frame-to-frame DIS flows composed, at ``flow_size`` px); each output resamples a
   keyframe once, pixels whose content the keyframe does not show are stylized afresh, a keyframe
-  is renewed every ``refresh`` frames and at scene cuts. Resampling never accumulates in the
-  stylized texture, so a zoom or a rotation does not smear the painting away (issue 26).
+  is renewed every ``refresh`` frames and at scene cuts, and fades in over ``fade`` frames.
+  Resampling never accumulates in the stylized texture, so a zoom or a rotation does not smear the
+  painting away (issue 26).
 * ``"network"``: each frame on its own, relying on the network's own temporal stability (a
   student trained with a temporal term needs no flow at run time).
 * ``"none"``: each frame on its own.
@@ -19,10 +20,11 @@ decoding, its AdaIN relu4_1 target with the previous frame's (smoothed) target w
 consistent with the previous frame. Untiled frames only.
 
 **Resumable output**: each finished frame is written atomically to ``OUT.frames/NNNNNN.png``
-(numbered by input frame; the flow mode's keyframes listed in ``keys.json``; with feature
-smoothing, the latest target as ``NNNNNN.feats.npy``) with ``state.json`` naming the input and a
-hash of every option and of the weights' contents; a rerun after a crash skips the frames already
-there (the flow is still followed through them) and restores the keyframe from its saved PNG. The
+(numbered by input frame; the flow mode's keyframes listed in ``keys.json``, a keyframe that fades
+in as ``NNNNNN.key``, a PNG; with feature smoothing, the latest target as ``NNNNNN.feats.npy``)
+with ``state.json`` naming the input and a hash of every option and of the weights' contents; a
+rerun after a crash skips the frames already there (the flow is still followed through them) and
+restores the keyframes from their saved PNGs. The
 chain always goes through the saved 8-bit frames, so a resumed run writes exactly the frames an
 uninterrupted one would. The frames are then muxed into ``OUT`` (``mp4v`` for .mp4/.m4v/.mov,
 ``MJPG`` for .avi) through a temporary file and one rename, at the input's frame rate and size,
@@ -88,6 +90,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when
 UNREADABLE = "cannot read this video (not a video file, or a codec OpenCV cannot decode)"
 STATE_FILE = "state.json"
 FRAME_NAME = "{:06d}.png"
+KEY_NAME = "{:06d}.key"  # a keyframe that fades in (its image is not its frame's): PNG bytes
 SIDECAR_SUFFIX = ".frames"
 
 
@@ -110,6 +113,7 @@ class VideoConfig:
     tolerance: float = 0.08  # flow mode: content mismatch above which a pixel is stylized afresh
     min_coverage: float = 0.5  # flow mode: a keyframe at once when less of the frame is trusted
     max_stretch: float = 1.08  # flow mode: a keyframe once the flow scales the texture more than this
+    fade: int = 4  # flow mode: a new keyframe fades in over this many frames (0: at once)
     feature_smoothing: bool = False  # teacher: blend relu4_1 targets with the previous frame's
     blend: float = 0.8  # feature smoothing: weight of the warped previous target where reliable
     occlusion: float = 0.7  # feature smoothing: forward-backward disagreement (px) tolerated
@@ -125,7 +129,7 @@ class VideoConfig:
             raise TfstyleError(
                 f"consistency must be one of {', '.join(CONSISTENCY)}, not {self.consistency!r}"
             )
-        self.trajectories()  # checks refresh, keep, flow size, tolerance, coverage
+        self.trajectories()  # checks refresh, keep, flow size, tolerance, coverage, stretch, fade
         if not 0.0 <= float(self.blend) <= 1.0:  # also rejects NaN
             raise TfstyleError(f"blend must be between 0 and 1, not {self.blend}")
         if not float(self.occlusion) >= 0.0:
@@ -142,7 +146,7 @@ class VideoConfig:
         """The flow mode's options."""
         return TrajectoryConfig(
             refresh=self.refresh, keep=self.keep, flow_size=self.flow_size, tolerance=self.tolerance,
-            min_coverage=self.min_coverage, max_stretch=self.max_stretch, flow=self.flow,
+            min_coverage=self.min_coverage, max_stretch=self.max_stretch, fade=self.fade, flow=self.flow,
         ).validate()  # fmt: skip
 
 
@@ -277,13 +281,17 @@ def _frame_file(folder: str, index: int) -> str:
     return os.path.join(folder, FRAME_NAME.format(index))
 
 
+def _key_file(folder: str, index: int) -> str:
+    return os.path.join(folder, KEY_NAME.format(index))
+
+
 def _clear_sidecar(folder: str) -> None:
     """Remove only what this module writes there (frames and state), then the folder if empty."""
     if not os.path.isdir(folder):
         return
     for name in os.listdir(folder):
         stem, ext = os.path.splitext(name)
-        ours = (ext == ".png" and stem.isdigit()) or name.endswith(".feats.npy")
+        ours = (ext in (".png", ".key") and stem.isdigit()) or name.endswith(".feats.npy")
         if name in (STATE_FILE, KEYS_FILE) or ours or name.startswith("."):
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(folder, name))
@@ -313,10 +321,12 @@ def _read_frame_bgr(path: str) -> np.ndarray:
 
 
 def _write_frame_png(path: str, bgr: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        # fastest zlib level: the frames are a resume journal, removed once muxed
-        if not cv2.imwrite(tmp, bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise InputError(path, "cannot write a stylized frame")
+    # fastest zlib level: the frames are a resume journal, removed once muxed
+    ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise InputError(path, "cannot write a stylized frame")
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data.tobytes())
 
 
 @contextlib.contextmanager
@@ -513,7 +523,10 @@ def stylize_video(
                 prev.feats = None  # loaded only if the next frame has to be computed
                 bgr = _read_frame_bgr(path)
                 if warper is not None and index in keys:
-                    warper.set_key(index, content, to_work(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+                    key_path = _key_file(folder, index)
+                    fades_in = os.path.isfile(key_path)
+                    key_rgb = cv2.cvtColor(_read_frame_bgr(key_path) if fades_in else bgr, cv2.COLOR_BGR2RGB)
+                    warper.set_key(index, content, to_work(key_rgb), fades_in)
             else:
                 if guided is not None and prev.index is not None and prev.feats is None:
                     prev.feats = _load_feats(folder, prev.index)
@@ -530,20 +543,25 @@ def stylize_video(
                 out = S.stylize(
                     content, style_images, weights=blend, masks=mask_arrays, config=frame_config, engine=eng
                 )
-                is_key = False
+                key = None
                 if warper is not None:
-                    out, is_key = warper.render(index, content, out)
+                    out, key = warper.render(index, content, out)
                 saved = to_uint8(out if out.shape[:2] == shape else resize_to(out, shape))
                 if guided is not None:  # the features first: a frame's PNG means all of it is on disk
                     prev.feats = guided.last
                     _save_feats(folder, index, prev.feats, prev.index)
-                if is_key:  # the key list first, for the same reason
+                key_saved = saved
+                if key is not None:  # the keyframe and the key list first, for the same reason
+                    if key.fades_in:
+                        image = key.image if key.image.shape[:2] == shape else resize_to(key.image, shape)
+                        key_saved = to_uint8(image)
+                        _write_frame_png(_key_file(folder, index), cv2.cvtColor(key_saved, cv2.COLOR_RGB2BGR))
                     keys.add(index)
                     _write_keys(folder, keys)
                 bgr = cv2.cvtColor(saved, cv2.COLOR_RGB2BGR)
                 _write_frame_png(path, bgr)
-                if is_key:
-                    warper.set_key(index, content, to_work(saved))
+                if key is not None:
+                    warper.set_key(index, content, to_work(key_saved), key.fades_in)
             busy += time.perf_counter() - tic
             writer.write(bgr)
             done += 1

@@ -25,8 +25,8 @@ The output keeps the input's frame rate and size (.mp4/.m4v/.mov: MPEG-4, .avi: 
 --consistency flow (default): keyframes are stylized and carried along the optical flow, each
 output resampling a keyframe once (no smear, even on zooms and rotations); pixels the keyframe does
 not show (occlusions, new content) are stylized afresh; a new keyframe every --refresh frames and at
-scene cuts. network: every frame on its own, relying on the network's own stability. none: every
-frame on its own.
+scene cuts, fading in over --fade frames. network: every frame on its own, relying on the network's
+own stability. none: every frame on its own.
 Finished frames go to OUT.frames/ first: after a crash, rerunning the same command continues where
 it stopped; the folder is removed once OUT is written.
 """
@@ -58,6 +58,13 @@ def register(sub) -> None:
     )
     p.add_argument("--no-consistency", dest="consistency", action="store_const", const="none", help="= none")
     p.add_argument("--refresh", type=int, default=8, metavar="N", help="flow: a new keyframe every N frames")
+    p.add_argument(
+        "--fade",
+        type=int,
+        default=4,
+        metavar="N",
+        help="flow: a new keyframe fades in over N frames (0: at once)",
+    )
     p.add_argument(
         "--flow-size",
         type=int,
@@ -102,6 +109,8 @@ def _check(args: argparse.Namespace) -> None:
         raise TfstyleError(f"--occlusion must be >= 0 px, not {args.occlusion:g}")
     if args.refresh < 1:
         raise TfstyleError(f"--refresh must be at least 1 frame, not {args.refresh}")
+    if args.fade < 0:
+        raise TfstyleError(f"--fade must be >= 0 frames, not {args.fade}")
     if args.flow_size and args.flow_size < 16:
         raise TfstyleError(f"--flow-size must be 0 (full size) or at least 16 px, not {args.flow_size}")
     if args.feature_smoothing and args.model != "teacher":
@@ -124,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     video = VideoConfig(
         consistency=args.consistency,
         refresh=args.refresh,
+        fade=args.fade,
         flow_size=args.flow_size or None,
         blend=args.blend,
         occlusion=args.occlusion,
