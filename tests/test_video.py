@@ -166,6 +166,20 @@ def test_keyframe_mix_keeps_the_texture_contrast():
     np.testing.assert_allclose(_vp_mix(a, a, half), a, atol=1e-5)
 
 
+def test_flow_that_drags_pixels_is_not_trusted():
+    """Behind a moving object the composed flow drags the edge's pixels over a band (they all sample
+    one column of the keyframe): untrusted there, trusted elsewhere; a uniform zoom is trusted."""
+    from tfstyle.trajectories import _rigid
+
+    yy, xx = np.mgrid[0:60, 0:120].astype(np.float32)
+    drag = np.zeros((60, 120, 2), np.float32)
+    drag[..., 0] = np.clip(40 - xx, -30, 0)  # x in 40..70 all sample x = 40
+    rigid = _rigid(drag, 1.6)
+    assert rigid[:, 50:60].max() == 0.0 and rigid[:, 5:30].min() == 1.0 and rigid[:, 80:115].min() == 1.0
+    zoom = np.stack([(xx - 60) * (1 / 1.2 - 1), (yy - 30) * (1 / 1.2 - 1)], -1)
+    assert _rigid(zoom, 1.6)[5:-5, 5:-5].min() == pytest.approx(1.0)
+
+
 def test_keyframe_mix_keeps_each_bands_contrast():
     """Strokes, not only grain: two unrelated textures with all their energy at 4-8 px keep it when
     mixed half and half (the single-band mix of the eighth session restored only the finest scale)."""

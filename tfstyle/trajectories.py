@@ -11,8 +11,10 @@ flow from frame t to frame k (the frame-to-frame flows composed, so a rotation o
 keyframe is still followed; one resampling of ``K`` whatever t - k is), and ``M_t`` trusts a pixel
 only where the keyframe's *content*, warped the same way, matches the current content and the flow
 lands inside the keyframe (a photometric check: occlusions, disocclusions, new content at the frame
-edges and flow errors alike). Untrusted pixels take the fresh stylization of the current frame
-``f(C_t)``.
+edges and flow errors alike), and where the flow does not stretch the keyframe much more than
+the frame as a whole (behind a moving object the composed flow drags the object's edge along,
+and a smooth wall behind it passes the photometric check: streaks). Untrusted pixels take the
+fresh stylization of the current frame ``f(C_t)``.
 
 A keyframe is taken every ``refresh`` frames, so fresh detail returns; as soon as the flow scales
 the keyframe's texture by more than ``max_stretch`` (a zoom: strokes would grow and blur, or
@@ -61,6 +63,7 @@ class TrajectoryConfig:
     min_coverage: float = 0.5  # below this trusted share a keyframe is taken at once (scene cut)
     max_stretch: float = 1.08  # a keyframe as soon as the flow scales its texture by more than this
     fade: int = 4  # a new keyframe fades in over this many frames (0: at once)
+    max_smear: float = 1.6  # pixels the flow stretches this much more than the frame are fresh
     restore_detail: bool = True  # scale the warped keyframe's detail up to the fresh frame's energy
     flow: str = "auto"  # "auto" (DIS), "dis" or "farneback"
 
@@ -75,6 +78,8 @@ class TrajectoryConfig:
             raise TfstyleError(f"tolerance must be > 0, not {self.tolerance}")
         if not 0.0 <= float(self.min_coverage) <= 1.0:
             raise TfstyleError(f"min coverage must be between 0 and 1, not {self.min_coverage}")
+        if not float(self.max_smear) > 1.0:
+            raise TfstyleError(f"max smear must be > 1, not {self.max_smear}")
         if int(self.fade) < 0:
             raise TfstyleError(f"fade must be >= 0 frames, not {self.fade}")
         if not float(self.max_stretch) > 1.0:
@@ -160,6 +165,29 @@ def _restored(pw: list[np.ndarray], pf: list[np.ndarray]) -> list[np.ndarray]:
     return [*out, pw[-1]]
 
 
+def _local_area(flow: np.ndarray) -> np.ndarray:
+    """Per pixel, the area ratio (Jacobian determinant, smoothed) of ``p -> p + flow(p)``."""
+    fx, fy = flow[..., 0], flow[..., 1]
+    dx_dx = cv2.Sobel(fx, cv2.CV_32F, 1, 0, ksize=1) * 0.5 + 1.0
+    dy_dy = cv2.Sobel(fy, cv2.CV_32F, 0, 1, ksize=1) * 0.5 + 1.0
+    det = (
+        dx_dx * dy_dy
+        - cv2.Sobel(fx, cv2.CV_32F, 0, 1, ksize=1) * cv2.Sobel(fy, cv2.CV_32F, 1, 0, ksize=1) * 0.25
+    )
+    return cv2.GaussianBlur(det, (0, 0), 2.0)
+
+
+def _rigid(flow: np.ndarray, limit: float) -> np.ndarray:
+    """1 where the flow scales areas as the frame does on the whole (up to ``limit``x apart), falling
+    to 0 at ``limit²``: behind a moving object the composed flow drags the edge's pixels along
+    (a disoccluded smooth wall still passes the photometric check), which the keyframe would paint
+    as long streaks of one stroke."""
+    area = np.maximum(_local_area(flow), 1e-3)
+    ratio = area / max(float(np.median(area)), 1e-3)
+    apart = np.maximum(ratio, 1.0 / ratio)
+    return np.clip((limit * limit - apart) / (limit * limit - limit), 0.0, 1.0)
+
+
 @dataclass
 class _Key:
     """A keyframe: its index, content and stylization, and the flow from the current frame to it."""
@@ -213,6 +241,7 @@ class KeyframeWarper:
         mismatch = cv2.GaussianBlur(np.abs(content - seen).mean(axis=-1), (0, 0), 1.0)
         tol = float(self.config.tolerance)
         mask = np.clip((2.0 * tol - mismatch) / tol, 0.0, 1.0) * inside(key.to_key)
+        mask = mask * _rigid(key.to_key, float(self.config.max_smear))
         mask = np.minimum(mask, cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0))
         return warp(key.out, key.to_key, cv2.INTER_CUBIC), mask.astype(np.float32)[..., None]
 
