@@ -26,7 +26,7 @@ from benchmarks.report import machine
 
 def parse_method(spec: str) -> tuple[str, dict]:
     """``ml:1,1,1,0:wct`` -> (folder-safe name, stylize options); a last field ``r`` (residual
-    decoding), ``pN`` (``--refine N``) and ``sW`` (``--refine-style W``), e.g. ``ml:1,1,1,1:wct,wct,wct,adain:r,p5`` or
+    decoding) and/or ``pN`` (``--refine N``), e.g. ``ml:1,1,1,1:wct,wct,wct,adain:r,p5`` or
     ``adain:p5``."""
     head, *rest = spec.split(":")
     if head in ("adain", "magenta", "wct"):
@@ -44,8 +44,6 @@ def parse_method(spec: str) -> tuple[str, dict]:
             options["residual"] = True
         elif flag.startswith("p"):
             options["refine"] = int(flag[1:])
-        elif flag.startswith("s"):
-            options["refine_style"] = float(flag[1:])
         else:
             raise ValueError(f"unknown flag {flag!r} in {spec!r}")
         name += "_" + flag

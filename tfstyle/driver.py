@@ -247,12 +247,11 @@ def _render(eng: Engine, image, codes: list, blend, specs, config: StylizeConfig
     # in place when the engine's result is its own array: one full-size copy fewer at 12 MP
     out = np.clip(out, 0.0, 1.0, out=out if out is not image and out.flags.writeable else None)
     if config.refine:
-        from tfstyle.refine import RefineConfig, refine
+        from tfstyle.refine import refine
 
         out = refine(
-            out, image, styles, int(config.refine), alpha=float(config.alpha), blend=blend, regions=specs,
-            config=RefineConfig(style_weight=float(config.refine_style)),
-        )  # fmt: skip
+            out, image, styles, int(config.refine), alpha=float(config.alpha), blend=blend, regions=specs
+        )
     if config.preserve_color == "luminance":
         out = transfer_luminance(out, image)
     return out

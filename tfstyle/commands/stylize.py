@@ -87,14 +87,6 @@ def register(sub) -> None:
         "pass; needs the whole image: no tiling)",
     )
     p.add_argument(
-        "--refine-style",
-        type=float,
-        default=10.0,
-        metavar="W",
-        help="--refine: the style term's weight (default 10, Gatys' balance; 20 paints further from the "
-        "content, about Magenta's content level with 30 steps)",
-    )
-    p.add_argument(
         "--tile",
         type=int,
         default=None,
@@ -142,7 +134,6 @@ _FIELDS = (
     "level_weights",
     "level_methods",
     "refine",
-    "refine_style",
 )
 
 
@@ -162,7 +153,6 @@ def _config(args: argparse.Namespace):
         level_methods=getattr(args, "level_methods", DEFAULT_LEVEL_METHODS),
         residual=getattr(args, "residual", False),
         refine=getattr(args, "refine", 0),
-        refine_style=getattr(args, "refine_style", 10.0),
         tile=args.tile,
         overlap=args.overlap,
         feather=args.feather,

@@ -71,7 +71,6 @@ class StylizeConfig:
     level_methods: tuple[str, ...] = DEFAULT_LEVEL_METHODS
     residual: bool = False  # teacher: each level adds its decoded change (keeps detail; render_level)
     refine: int = 0  # Gatys-objective steps after the feed-forward pass (tfstyle.refine)
-    refine_style: float = 10.0  # their style weight (Gatys' balance; more goes further from the content)
     tile: int | None = None  # None = auto (AUTO_TILE when a side exceeds it), 0 = never tile
     overlap: int = 64  # least overlap between tiles in px
     feather: float | None = None  # mask edge sigma in px; None = 1.5% of the short side; 0 = hard
@@ -95,8 +94,6 @@ class StylizeConfig:
         self.level_methods = parse_level_methods(self.level_methods)
         if not isinstance(self.refine, (int, np.integer)) or not 0 <= int(self.refine) <= MAX_REFINE:
             raise TfstyleError(f"refine must be between 0 and {MAX_REFINE} steps, not {self.refine}")
-        if not 0.0 < float(self.refine_style) <= 1000.0:  # also rejects NaN
-            raise TfstyleError(f"refine_style must be above 0 and at most 1000, not {self.refine_style}")
         if self.tile is not None and self.tile != 0 and int(self.tile) < MIN_SIDE:
             raise TfstyleError(f"tile must be 0 (no tiling) or at least {MIN_SIDE} px, not {self.tile}")
         if int(self.overlap) < 0:
