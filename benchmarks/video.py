@@ -157,7 +157,7 @@ class Scores:
         return mean_std, texture
 
 
-def measure(out: str, engines: list[str], frames: int, clips: list[str]) -> dict:
+def measure(out: str, engines: list[str], frames: int, clips: list[str], style: str = STYLE) -> dict:
     os.makedirs(out, exist_ok=True)
     results: dict = {}
     for clip in clips:
@@ -170,12 +170,12 @@ def measure(out: str, engines: list[str], frames: int, clips: list[str]) -> dict
         from tfstyle.video import read_frames
 
         contents = list(read_frames(src))  # as decoded (MJPEG), which is what the modes see
-        scores = Scores(contents, STYLE)
+        scores = Scores(contents, style)
         for engine in engines:
             eng = _engine(engine)
             for mode in MODES:
                 run = run_clip(
-                    src, STYLE, eng, os.path.join(out, f"{_slug(clip)}_{engine}_{mode}.avi"), consistency=mode
+                    src, style, eng, os.path.join(out, f"{_slug(clip)}_{engine}_{mode}.avi"), consistency=mode
                 )
                 warping = scores.warping(run["stylized"])
                 mean_std, texture = scores.style_numbers(run["stylized"])
@@ -216,12 +216,16 @@ def _misses(items: list[str]) -> str:
     return f" ({len(items)} clip{'s' if len(items) > 1 else ''}: {', '.join(items)})" if items else ""
 
 
-def quality_section(results: dict, frames: int, strip: str, load_before: str, load_after: str) -> str:
+def quality_section(
+    results: dict, frames: int, strip: str, load_before: str, load_after: str, style: str = STYLE
+) -> str:
+    name = os.path.basename(style)
     lines = [
-        "## Video: temporal consistency without smear (issue 26)",
+        "## Video: temporal consistency without smear (issue 26)"
+        + ("" if style == STYLE else f", style {os.path.splitext(name)[0]}"),
         "",
         f"Measured with `make bench-video` (`python -m benchmarks.video`) on {machine()}, load average "
-        f"{load_before} before and {load_after} after. Style: udnie.jpg, alpha 1; {frames} frames per clip "
+        f"{load_before} before and {load_after} after. Style: {name}, alpha 1; {frames} frames per clip "
         f"at {SIZE[0]}x{SIZE[1]} (real clips 384 px wide). Modes are `tfstyle video --consistency`: *none* "
         "(each frame on its own; *network* is the same computation with the shipped student, which has no "
         "temporal training yet) and *flow* (the default: keyframes carried along the DIS flow, "
@@ -355,6 +359,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--speed-only", action="store_true", help="only the throughput lines")
     p.add_argument("--no-speed", action="store_true", help="only the quality section")
+    p.add_argument("--style", default=os.path.basename(STYLE), help="dev style the clips are stylized with")
     p.add_argument("--section", default="video", help="the docs section the quality table goes to")
     p.add_argument("--out", default="runs/bench/video")
     p.add_argument("--quality", default="docs/QUALITY.md")
@@ -364,9 +369,10 @@ def main() -> int:
     if not args.speed_only:
         before = load()
         clips = [c for c in args.clips.split(",") if c]
-        results = measure(args.out, [e for e in args.engines.split(",") if e], args.frames, clips)
+        style = os.path.join(DEV_S, args.style)
+        results = measure(args.out, [e for e in args.engines.split(",") if e], args.frames, clips, style)
         strip(results, args.strip)
-        section = quality_section(results, args.frames, args.strip, before, load())
+        section = quality_section(results, args.frames, args.strip, before, load(), style)
         update_section(args.quality, args.section, section, title="# Quality")
     if args.no_speed:
         return 0
