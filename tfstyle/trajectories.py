@@ -87,15 +87,26 @@ class TrajectoryConfig:
         return self
 
 
+def _area_ratio(flow: np.ndarray) -> np.ndarray:
+    """Per pixel, the area ratio (Jacobian determinant, central differences) of ``p -> p + flow(p)``."""
+    fx, fy = flow[..., 0], flow[..., 1]
+    dx_dx = cv2.Sobel(fx, cv2.CV_32F, 1, 0, ksize=1) * 0.5 + 1.0
+    dy_dy = cv2.Sobel(fy, cv2.CV_32F, 0, 1, ksize=1) * 0.5 + 1.0
+    return (
+        dx_dx * dy_dy
+        - cv2.Sobel(fx, cv2.CV_32F, 0, 1, ksize=1) * cv2.Sobel(fy, cv2.CV_32F, 1, 0, ksize=1) * 0.25
+    )
+
+
+def _median(x: np.ndarray) -> float:
+    return float(np.median(x[::2, ::2]))  # a quarter of the samples: the same median at a quarter of the sort
+
+
 def stretch(flow: np.ndarray) -> float:
     """How much sampling along ``flow`` scales a texture: the median of ``max(s, 1/s)`` with ``s²`` the
     area ratio (Jacobian determinant) of ``p -> p + flow(p)``. A zoom magnifies the keyframe's
     strokes (they grow and blur) or shrinks them; past a limit a fresh keyframe is due."""
-    dx_dx = np.gradient(flow[..., 0], axis=1) + 1.0
-    dy_dy = np.gradient(flow[..., 1], axis=0) + 1.0
-    det = dx_dx * dy_dy - np.gradient(flow[..., 0], axis=0) * np.gradient(flow[..., 1], axis=1)
-    sample = det[::2, ::2]  # a quarter of the samples: the same median at a quarter of the sort
-    scale = np.sqrt(np.clip(np.median(sample), 1e-6, None))
+    scale = np.sqrt(max(_median(_area_ratio(flow)), 1e-6))
     return float(max(scale, 1.0 / scale))
 
 
@@ -140,7 +151,8 @@ def _mix_bands(pa: list[np.ndarray], pb: list[np.ndarray], t: np.ndarray) -> lis
     for da, db in zip(pa[:-1], pb[:-1], strict=True):
         tl = _level(t, da.shape)
         mixed = da + tl * (db - da)
-        target = _energy(da) + tl * (_energy(db) - _energy(da))
+        ea = _energy(da)
+        target = ea + tl * (_energy(db) - ea)
         out.append(mixed * np.clip(np.sqrt(target / np.maximum(_energy(mixed), 1e-8)), 1.0, MAX_GAIN))
     tl = _level(t, pa[-1].shape)
     out.append(pa[-1] + tl * (pb[-1] - pa[-1]))
@@ -166,25 +178,13 @@ def _restored(pw: list[np.ndarray], pf: list[np.ndarray]) -> list[np.ndarray]:
     return [*out, pw[-1]]
 
 
-def _local_area(flow: np.ndarray) -> np.ndarray:
-    """Per pixel, the area ratio (Jacobian determinant, smoothed) of ``p -> p + flow(p)``."""
-    fx, fy = flow[..., 0], flow[..., 1]
-    dx_dx = cv2.Sobel(fx, cv2.CV_32F, 1, 0, ksize=1) * 0.5 + 1.0
-    dy_dy = cv2.Sobel(fy, cv2.CV_32F, 0, 1, ksize=1) * 0.5 + 1.0
-    det = (
-        dx_dx * dy_dy
-        - cv2.Sobel(fx, cv2.CV_32F, 0, 1, ksize=1) * cv2.Sobel(fy, cv2.CV_32F, 1, 0, ksize=1) * 0.25
-    )
-    return cv2.GaussianBlur(det, (0, 0), 2.0)
-
-
 def _rigid(flow: np.ndarray, limit: float) -> np.ndarray:
     """1 where the flow scales areas as the frame does on the whole (up to ``limit``x apart), falling
     to 0 at ``limit²``: behind a moving object the composed flow drags the edge's pixels along
     (a disoccluded smooth wall still passes the photometric check), which the keyframe would paint
     as long streaks of one stroke."""
-    area = np.maximum(_local_area(flow), 1e-3)
-    ratio = area / max(float(np.median(area[::2, ::2])), 1e-3)
+    area = np.maximum(cv2.GaussianBlur(_area_ratio(flow), (0, 0), 2.0), 1e-3)
+    ratio = area / max(_median(area), 1e-3)
     apart = np.maximum(ratio, 1.0 / ratio)
     return np.clip((limit * limit - apart) / (limit * limit - limit), 0.0, 1.0)
 
@@ -257,23 +257,22 @@ class KeyframeWarper:
         if float(m.mean()) < float(cfg.min_coverage):
             return fresh, Keyframe(fresh, fades_in=False)  # a cut: nothing to keep, nothing to fade
         started = None
-        fade = int(cfg.fade)
-        pw = _pyramid(warped)
+        fade, limit = int(cfg.fade), float(cfg.max_stretch)
+        scaled = 1.0 if self.old is not None else stretch(self.key.to_key)  # no new keyframe while fading
+        pw, pf = _pyramid(warped), _pyramid(fresh)
         if self.old is not None:  # the current keyframe is fading in
             older, old_m = self._warped(self.old, content)
             pw = _mix_bands(_pyramid(older), pw, 1.0 - (1.0 - (self.age + 1) / (fade + 1)) * old_m)
-        elif self.age >= int(cfg.refresh) or stretch(self.key.to_key) > float(cfg.max_stretch):
+        elif self.age >= int(cfg.refresh) or scaled > limit:
             # a keyframe the flow has scaled passes on less of its texture (strokes at the wrong size)
-            limit = float(cfg.max_stretch)
-            keep = float(cfg.keep) * max(0.0, 1.0 - (stretch(self.key.to_key) - 1.0) / (limit - 1.0))
-            new = _vp_mix(warped, fresh, 1.0 - keep * m) if keep > 0 else fresh
+            keep = float(cfg.keep) * max(0.0, 1.0 - (scaled - 1.0) / (limit - 1.0))
+            new = _collapse(_mix_bands(pw, pf, 1.0 - keep * m)) if keep > 0 else fresh
             new = np.clip(new, 0.0, 1.0).astype(np.float32)
             if fade == 0:
                 return new, Keyframe(new, fades_in=False)
             started = Keyframe(new, fades_in=True)
             pw = _mix_bands(pw, _pyramid(new), 1.0 - (1.0 - 1.0 / (fade + 1)) * m)
             m = np.ones_like(m)  # the new keyframe took the fresh frame where the old was untrusted
-        pf = _pyramid(fresh)
         if cfg.restore_detail:  # what resampling and a zoom's magnification took from the texture
             pw = _restored(pw, pf)
         out = _collapse(_mix_bands(pf, pw, m))

@@ -508,6 +508,9 @@ def stylize_video(
         image = from_uint8(frame)
         return image if image.shape[:2] == work else resize_to(image, work)
 
+    def to_saved(image: np.ndarray) -> np.ndarray:  # a stylized image as the journal keeps it
+        return to_uint8(image if image.shape[:2] == shape else resize_to(image, shape))
+
     prev = _Previous()
     done, reused, busy = 0, 0, 0.0
     with _muxer(folder, output, info.fps, (info.width, info.height)) as writer:
@@ -546,15 +549,14 @@ def stylize_video(
                 key = None
                 if warper is not None:
                     out, key = warper.render(index, content, out)
-                saved = to_uint8(out if out.shape[:2] == shape else resize_to(out, shape))
+                saved = to_saved(out)
                 if guided is not None:  # the features first: a frame's PNG means all of it is on disk
                     prev.feats = guided.last
                     _save_feats(folder, index, prev.feats, prev.index)
                 key_saved = saved
                 if key is not None:  # the keyframe and the key list first, for the same reason
                     if key.fades_in:
-                        image = key.image if key.image.shape[:2] == shape else resize_to(key.image, shape)
-                        key_saved = to_uint8(image)
+                        key_saved = to_saved(key.image)
                         _write_frame_png(_key_file(folder, index), cv2.cvtColor(key_saved, cv2.COLOR_RGB2BGR))
                     keys.add(index)
                     _write_keys(folder, keys)
