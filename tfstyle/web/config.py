@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tfstyle.engines.base import ENGINES
 from tfstyle.errors import TfstyleError
 
 ACCEPTED_FORMATS: dict[str, str] = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP"}
@@ -27,7 +28,7 @@ class ServeConfig:
     """Everything the app needs; the CLI flags of ``tfstyle serve`` map one to one onto these."""
 
     engine_default: str = "student"
-    engines: tuple[str, ...] = ("teacher", "student", "tflite")  # offered when their weights exist
+    engines: tuple[str, ...] = tuple(ENGINES)  # offered when their weights exist (as the CLI's default)
     preload: tuple[str, ...] = ()  # loaded and warmed at start-up; () = just ``engine_default``
     workers: int = 1
     max_queue: int = 4
