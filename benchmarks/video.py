@@ -370,8 +370,9 @@ def main() -> int:
         before = load()
         clips = [c for c in args.clips.split(",") if c]
         style = os.path.join(DEV_S, args.style)
-        results = measure(args.out, [e for e in args.engines.split(",") if e], args.frames, clips, style)
-        strip(results, args.strip)
+        engines = [e for e in args.engines.split(",") if e]
+        results = measure(args.out, engines, args.frames, clips, style)
+        strip(results, args.strip, "tflite" if "tflite" in engines else engines[0])
         section = quality_section(results, args.frames, args.strip, before, load(), style)
         update_section(args.quality, args.section, section, title="# Quality")
     if args.no_speed:
