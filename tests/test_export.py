@@ -438,3 +438,13 @@ def test_a_qat_run_from_other_float_weights_is_not_resumed(tmp_path):
     (run / FLOAT_STAMP).unlink()
     with pytest.raises(TfstyleError, match="started from unrecorded float weights"):
         check_float_source(str(run), str(pred), str(trans))
+
+
+def test_lite_models_use_every_core_unless_told(exported):
+    """LiteRT's own default is one thread; ``threads=None`` (what --threads leaves) means every core."""
+    import os
+
+    from tfstyle.engines.lite import LiteStudent
+
+    assert LiteStudent(*exported["float32"]).transformer.threads == (os.cpu_count() or 1)
+    assert LiteStudent(*exported["float32"], threads=1).transformer.threads == 1

@@ -410,3 +410,19 @@ def test_shipped_weights_paint_the_style_and_their_int8_pair_matches_them():
     np.testing.assert_allclose(out_k.reshape(-1, 3).mean(0), style.reshape(-1, 3).mean(0), atol=0.08)
     zero = lite.stylize(content[None], lite.style_code(style), alpha=0.0)[0]
     np.testing.assert_allclose(zero, content, atol=1e-4)
+
+
+def test_threads_flag_drives_both_litert_engines():
+    """``--threads`` reaches the v2 LiteRT engine as well as v1's; bad counts are one-line errors."""
+    import argparse
+
+    from tfstyle.commands._common import lite_or_named_engine
+    from tfstyle.engines.lite import TfliteEngine
+    from tfstyle.engines.lite_v2 import TfliteV2Engine
+    from tfstyle.errors import TfstyleError
+
+    for model, cls in (("tflite", TfliteEngine), ("tflite_v2", TfliteV2Engine)):
+        engine = lite_or_named_engine(argparse.Namespace(model=model, threads=1))
+        assert isinstance(engine, cls) and engine.threads == 1
+    with pytest.raises(TfstyleError, match="--threads"):
+        lite_or_named_engine(argparse.Namespace(model="tflite_v2", threads=0))

@@ -27,7 +27,10 @@ def add_engine_inputs(p: argparse.ArgumentParser, default: str) -> None:
         f"LiteRT, INT8, fastest); default {default}",
     )
     p.add_argument(
-        "--threads", type=int, metavar="N", help="--model tflite: interpreter threads (default: all)"
+        "--threads",
+        type=int,
+        metavar="N",
+        help="--model tflite / tflite_v2: interpreter threads (default: every core)",
     )
 
 
@@ -141,3 +144,20 @@ def load_style_inputs(args: argparse.Namespace, shape: tuple[int, int] | None = 
     if masks is not None and styles:
         check_count(len(masks), len(styles))
     return styles, masks
+
+
+def lite_or_named_engine(args: argparse.Namespace):
+    """The engine ``--model`` names; a LiteRT one with ``--threads`` gets its own instance (the
+    registry's is shared by every caller in the process and uses every core)."""
+    from tfstyle.engines import get_engine
+
+    check_threads(args)
+    if args.model == "tflite" and args.threads:
+        from tfstyle.engines.lite import TfliteEngine
+
+        return TfliteEngine(threads=args.threads)
+    if args.model == "tflite_v2" and args.threads:
+        from tfstyle.engines.lite_v2 import TfliteV2Engine
+
+        return TfliteV2Engine(threads=args.threads)
+    return get_engine(args.model)

@@ -10,7 +10,7 @@ from tfstyle.commands._common import (
     add_engine_inputs,
     add_label_inputs,
     add_style_inputs,
-    check_threads,
+    lite_or_named_engine,
     parse_weights,
     progress,
 )
@@ -192,16 +192,9 @@ def run(args: argparse.Namespace) -> int:
     first = None if batch else load_image(args.content, size=args.size)
 
     from tfstyle.driver import stylize
-    from tfstyle.engines import get_engine
     from tfstyle.images import save_image
 
-    check_threads(args)
-    if args.model == "tflite" and args.threads:
-        from tfstyle.engines.lite import TfliteEngine
-
-        engine = TfliteEngine(threads=args.threads)
-    else:
-        engine = get_engine(args.model)
+    engine = lite_or_named_engine(args)
     getattr(engine, "check", lambda _config: None)(config)
 
     def one(path: str, image, callback=None) -> str:

@@ -8,6 +8,7 @@ from tfstyle.commands._common import (
     add_engine_inputs,
     add_style_inputs,
     check_threads,
+    lite_or_named_engine,
     parse_weights,
     progress,
 )
@@ -144,15 +145,9 @@ def run(args: argparse.Namespace) -> int:
         keep_frames=args.keep_frames,
     )
 
-    from tfstyle.engines import get_engine
     from tfstyle.video import stylize_video
 
-    if args.model == "tflite" and args.threads:
-        from tfstyle.engines.lite import TfliteEngine
-
-        engine = TfliteEngine(threads=args.threads)
-    else:
-        engine = get_engine(args.model)
+    engine = lite_or_named_engine(args)
     with progress(desc="video", unit="frame", quiet=args.quiet) as bar:  # tqdm shows frames/s
 
         def on_frame(done: int, total: int | None) -> None:
