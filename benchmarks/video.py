@@ -227,8 +227,8 @@ def quality_section(
         f"Measured with `make bench-video` (`python -m benchmarks.video`) on {machine()}, load average "
         f"{load_before} before and {load_after} after. Style: {name}, alpha 1; {frames} frames per clip "
         f"at {SIZE[0]}x{SIZE[1]} (real clips 384 px wide). Modes are `tfstyle video --consistency`: *none* "
-        "(each frame on its own; *network* is the same computation with the shipped student, which has no "
-        "temporal training yet) and *flow* (the default: keyframes carried along the DIS flow, "
+        "(each frame on its own; *network* is the same computation, its stability the student's own: v2 "
+        "trained with a temporal term, v1 without) and *flow* (the default: keyframes carried along the DIS flow, "
         "`tfstyle/trajectories.py`).",
         "",
         "* **warping error** (Lai et al. 2018): mean |S_t - W(S_t-1)| (0-1 scale) over the pixels visible in "
