@@ -73,14 +73,10 @@ export-tflite: ## QAT fine-tuning, every TFLite variant + manifest in export/out
 bench: ## phone-like CPU benchmark of export/out/*.tflite vs Magenta -> docs/BENCHMARKS.md (minutes)
 	$(PY) -m export.bench
 
-bench-video: ## video: warping error, style distance, frames/s per clip, engine and --consistency mode -> docs/QUALITY.md, BENCHMARKS.md (needs `apt-get install opencv-doc` for the real clips); again with la_muse, and both with the v2 student
+bench-video: ## video: warping error, style distance, frames/s per clip, engine and --consistency mode -> docs/QUALITY.md, BENCHMARKS.md (needs `apt-get install opencv-doc` for the real clips); again with la_muse; the INT8 v2 student (the default) and v1
 	$(PY) -m benchmarks.video
-	$(PY) -m benchmarks.video --engines tflite --no-speed --style la_muse.jpg --section video-la_muse \
+	$(PY) -m benchmarks.video --no-speed --style la_muse.jpg --section video-la_muse \
 		--strip docs/img/video_strip_la_muse.png --out runs/bench/video_la_muse
-	$(PY) -m benchmarks.video --engines tflite_v2 --no-speed --section video-v2 \
-		--strip docs/img/video_strip_v2.png --out runs/bench/video_v2
-	$(PY) -m benchmarks.video --engines tflite_v2 --no-speed --style la_muse.jpg --section video-v2-la_muse \
-		--strip docs/img/video_strip_v2_la_muse.png --out runs/bench/video_v2_la_muse
 
 bench-dataset: ## tfstyle dataset on Ray (1/2 workers vs a plain loop, per engine) and StyleAugment -> docs/BENCHMARKS.md (~10 min)
 	$(PY) -m benchmarks.dataset

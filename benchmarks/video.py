@@ -117,10 +117,15 @@ def run_clip(src: str, style: str, engine, out: str, **options) -> dict:
 
 
 def _engine(name: str, threads: int = 2):
+    """The LiteRT engines at ``threads`` threads (what the throughput line names), others by name."""
     if name == "tflite":
         from tfstyle.runtime import TfliteEngine
 
         return TfliteEngine(threads=threads)
+    if name == "tflite_v2":
+        from tfstyle.engines.lite_v2 import TfliteV2Engine
+
+        return TfliteV2Engine(threads=threads)
     from tfstyle.engines import get_engine
 
     return get_engine(name)
@@ -216,6 +221,9 @@ def _misses(items: list[str]) -> str:
     return f" ({len(items)} clip{'s' if len(items) > 1 else ''}: {', '.join(items)})" if items else ""
 
 
+INT8 = {"tflite_v2": "INT8 v2 student, `tfstyle video`'s default", "tflite": "INT8 v1 student"}
+
+
 def quality_section(
     results: dict, frames: int, strip: str, load_before: str, load_after: str, style: str = STYLE
 ) -> str:
@@ -241,14 +249,14 @@ def quality_section(
         "|---|---|---|---|---|---|---|",
     ]
     keys = sorted({(c, e) for c, e, _ in results}, key=lambda k: (list(CLIPS).index(k[0]), k[1]))
-    miss_warp, miss_style = [], []
+    misses: dict[str, tuple[list, list]] = {e: ([], []) for e in INT8 if any(k[1] == e for k in keys)}
     for clip, engine in keys:
         a, b = results[clip, engine, "none"], results[clip, engine, "flow"]
         ratio = b["warping"] / a["warping"]
         style_ok = b["mean_std"] <= 1.1 * a["mean_std"] and (b["swd"] is None or b["swd"] <= 1.1 * a["swd"])
-        if engine == "tflite":
-            miss_warp += [] if ratio <= 0.5 else [f"{clip} {ratio:.2f}x"]
-            miss_style += (
+        if engine in misses:
+            misses[engine][0].extend([] if ratio <= 0.5 else [f"{clip} {ratio:.2f}x"])
+            misses[engine][1].extend(
                 [] if style_ok else [f"{clip} {100 * (b['mean_std'] / a['mean_std'] - 1):+.1f}% mean/std"]
             )
         swd = (
@@ -261,10 +269,10 @@ def quality_section(
             f"| {a['mean_std']:.3g} -> {b['mean_std']:.3g} ({_pct(b['mean_std'], a['mean_std'])}) | {swd} "
             f"| {a['fps']:.1f} / {b['fps']:.1f} |"
         )
-    if any(e == "tflite" for _, e in keys):
+    for engine, (miss_warp, miss_style) in misses.items():
         lines += [
             "",
-            f"Acceptance (INT8 TFLite, every clip): warping error <= 0.5x per-frame: "
+            f"Acceptance ({INT8[engine]}, every clip): warping error <= 0.5x per-frame: "
             f"**{'met' if not miss_warp else 'not met'}**{_misses(miss_warp)}; style distance within +10% of "
             f"per-frame (both measures): **{'met' if not miss_style else 'not met'}**{_misses(miss_style)}.",
         ]
@@ -314,22 +322,29 @@ def strip(results: dict, path: str, engine: str = "tflite") -> None:
     save_palette_png(Image.fromarray(sheet), path)
 
 
-def speed(frames: int, threads: int = 2) -> dict:
-    """End-to-end frames/s of INT8 TFLite at 384 px, ``threads`` threads, per mode, on the pan clip."""
+def speed(frames: int, threads: int = 2, engines: tuple[str, ...] = ("tflite_v2", "tflite")) -> dict:
+    """End-to-end frames/s of the INT8 engines at 384 px, ``threads`` threads, per mode (default
+    options), on the pan clip; ``{(engine, mode): ...}``, the first engine being the video's default."""
     import tempfile
-
-    from tfstyle.runtime import TfliteEngine
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         src = write_video(os.path.join(tmp, "pan.avi"), CLIPS["pan"](frames), 24.0)
-        engine = TfliteEngine(threads=threads)
-        run_clip(src, STYLE, engine, os.path.join(tmp, "warm.avi"), max_frames=4)  # load and warm the models
-        for mode in ("none", "flow"):
-            before = load()
-            run = run_clip(src, STYLE, engine, os.path.join(tmp, f"{mode}.avi"), consistency=mode)
-            results[mode] = {"fps": run["end_to_end"], "stylize_fps": run["throughput"], "load": before}
-            print(f"speed {mode}: {run['end_to_end']:.1f} frames/s end to end (load {before})", flush=True)
+        for name in engines:
+            engine = _engine(name, threads)
+            run_clip(src, STYLE, engine, os.path.join(tmp, "warm.avi"), max_frames=4)  # load and warm
+            for mode in ("none", "flow"):
+                before = load()
+                run = run_clip(src, STYLE, engine, os.path.join(tmp, f"{mode}.avi"), consistency=mode)
+                results[name, mode] = {
+                    "fps": run["end_to_end"],
+                    "stylize_fps": run["throughput"],
+                    "load": before,
+                }
+                print(
+                    f"speed {name} {mode}: {run['end_to_end']:.1f} frames/s end to end (load {before})",
+                    flush=True,
+                )
     return results
 
 
@@ -340,19 +355,20 @@ def speed_section(results: dict, frames: int, threads: int) -> str:
         f"Measured with `python -m benchmarks.video --speed-only` on {machine()}: the {SIZE[0]}x{SIZE[1]} pan clip, "
         f"{frames} frames, LiteRT {threads} threads, end to end = wall time of `tfstyle.video.stylize_video` "
         "(decode, stylize, flow, PNG frames, MJPEG encode; style code computed once). The goal (>= 25 frames/s in "
-        "the default mode) needs a quiet machine: the load average is given per line.",
+        "the default mode, `tfstyle video`'s default `--model tflite_v2`) needs a quiet machine: the load "
+        "average is given per line. Each mode with its default options (flow at 288 px).",
         "",
-        "| mode | frames/s end to end | frames/s (frame loop only) | load average (1, 5, 15 min) |",
-        "|---|---|---|---|",
+        "| engine | mode | frames/s end to end | frames/s (frame loop only) | load average (1, 5, 15 min) |",
+        "|---|---|---|---|---|",
     ]
-    for mode, r in results.items():
-        lines.append(f"| {mode} | {r['fps']:.1f} | {r['stylize_fps']:.1f} | {r['load']} |")
+    for (engine, mode), r in results.items():
+        lines.append(f"| {engine} | {mode} | {r['fps']:.1f} | {r['stylize_fps']:.1f} | {r['load']} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--engines", default="tflite,student")
+    p.add_argument("--engines", default="tflite_v2,tflite")
     p.add_argument("--clips", default=",".join(CLIPS))
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--speed-frames", type=int, default=96)
@@ -372,7 +388,7 @@ def main() -> int:
         style = os.path.join(DEV_S, args.style)
         engines = [e for e in args.engines.split(",") if e]
         results = measure(args.out, engines, args.frames, clips, style)
-        strip(results, args.strip, "tflite" if "tflite" in engines else engines[0])
+        strip(results, args.strip, engines[0])
         section = quality_section(results, args.frames, args.strip, before, load(), style)
         update_section(args.quality, args.section, section, title="# Quality")
     if args.no_speed:

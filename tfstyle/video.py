@@ -109,7 +109,7 @@ class VideoConfig:
     consistency: str | bool = DEFAULT_CONSISTENCY
     refresh: int = 8  # flow mode: a keyframe every N frames
     keep: float = 0.5  # flow mode: share of the previous keyframe kept in a new one
-    flow_size: int | None = 192  # flow mode: long side the flow is computed at (None: full size)
+    flow_size: int | None = 288  # flow mode: long side the flow is computed at (None: full size)
     tolerance: float = 0.08  # flow mode: content mismatch above which a pixel is stylized afresh
     min_coverage: float = 0.5  # flow mode: a keyframe at once when less of the frame is trusted
     max_stretch: float = 1.08  # flow mode: a keyframe once the flow scales the texture more than this

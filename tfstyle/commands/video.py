@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("style_image", nargs="?", help="style image (or use --style, repeatable)")
     add_style_inputs(p)
     p.add_argument("-o", "--output", required=True, help="output video: .mp4, .m4v, .mov or .avi")
-    add_engine_inputs(p, default="student")
+    add_engine_inputs(p, default="tflite_v2")
     p.add_argument(
         "--size", type=int, help="stylize at this long side in px, then resize back (default: the input size)"
     )
@@ -69,9 +69,9 @@ def register(sub) -> None:
     p.add_argument(
         "--flow-size",
         type=int,
-        default=192,
+        default=288,
         metavar="PX",
-        help="flow: long side the optical flow is computed at (0: the frames' size; default 192)",
+        help="flow: long side the optical flow is computed at (0: the frames' size; default 288)",
     )
     p.add_argument(
         "--feature-smoothing",
