@@ -118,17 +118,9 @@ def run_clip(src: str, style: str, engine, out: str, **options) -> dict:
 
 def _engine(name: str, threads: int = 2):
     """The LiteRT engines at ``threads`` threads (what the throughput line names), others by name."""
-    if name == "tflite":
-        from tfstyle.runtime import TfliteEngine
-
-        return TfliteEngine(threads=threads)
-    if name == "tflite_v2":
-        from tfstyle.engines.lite_v2 import TfliteV2Engine
-
-        return TfliteV2Engine(threads=threads)
     from tfstyle.engines import get_engine
 
-    return get_engine(name)
+    return get_engine(name, threads=threads)
 
 
 class Scores:

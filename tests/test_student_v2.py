@@ -413,16 +413,19 @@ def test_shipped_weights_paint_the_style_and_their_int8_pair_matches_them():
 
 
 def test_threads_flag_drives_both_litert_engines():
-    """``--threads`` reaches the v2 LiteRT engine as well as v1's; bad counts are one-line errors."""
+    """``--threads`` (``get_engine(threads=)``) reaches the v2 LiteRT engine as well as v1's, in an
+    instance of its own; bad counts are one-line errors."""
     import argparse
 
-    from tfstyle.commands._common import lite_or_named_engine
+    from tfstyle.commands._common import check_threads
+    from tfstyle.engines import get_engine
     from tfstyle.engines.lite import TfliteEngine
     from tfstyle.engines.lite_v2 import TfliteV2Engine
     from tfstyle.errors import TfstyleError
 
     for model, cls in (("tflite", TfliteEngine), ("tflite_v2", TfliteV2Engine)):
-        engine = lite_or_named_engine(argparse.Namespace(model=model, threads=1))
+        engine = get_engine(model, threads=1)
         assert isinstance(engine, cls) and engine.threads == 1
+        assert engine is not get_engine(model)  # the shared instance keeps every core
     with pytest.raises(TfstyleError, match="--threads"):
-        lite_or_named_engine(argparse.Namespace(model="tflite_v2", threads=0))
+        check_threads(argparse.Namespace(model="tflite_v2", threads=0))

@@ -59,7 +59,7 @@ class TrajectoryConfig:
     refresh: int = 8  # a keyframe every N frames
     keep: float = 0.5  # share of the previous keyframe kept in a new one (where trusted)
     flow_size: int | None = 288  # long side the flow is computed at (None: the frames' size; 192 left the
-    # v2 student's rotation at 0.53x per-frame flicker, 288 gives 0.44x: docs/experiments/video.md)
+    # v2 student's rotation at 0.53x per-frame flicker, 288 gives 0.43x: docs/experiments/video.md)
     tolerance: float = 0.08  # content mismatch (mean |RGB| after warping) above which a pixel is fresh
     min_coverage: float = 0.5  # below this trusted share a keyframe is taken at once (scene cut)
     max_stretch: float = 1.08  # a keyframe as soon as the flow scales its texture by more than this

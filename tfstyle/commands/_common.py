@@ -144,20 +144,3 @@ def load_style_inputs(args: argparse.Namespace, shape: tuple[int, int] | None = 
     if masks is not None and styles:
         check_count(len(masks), len(styles))
     return styles, masks
-
-
-def lite_or_named_engine(args: argparse.Namespace):
-    """The engine ``--model`` names; a LiteRT one with ``--threads`` gets its own instance (the
-    registry's is shared by every caller in the process and uses every core)."""
-    from tfstyle.engines import get_engine
-
-    check_threads(args)
-    if args.model == "tflite" and args.threads:
-        from tfstyle.engines.lite import TfliteEngine
-
-        return TfliteEngine(threads=args.threads)
-    if args.model == "tflite_v2" and args.threads:
-        from tfstyle.engines.lite_v2 import TfliteV2Engine
-
-        return TfliteV2Engine(threads=args.threads)
-    return get_engine(args.model)

@@ -10,7 +10,7 @@ from tfstyle.commands._common import (
     add_engine_inputs,
     add_label_inputs,
     add_style_inputs,
-    lite_or_named_engine,
+    check_threads,
     parse_weights,
     progress,
 )
@@ -192,9 +192,11 @@ def run(args: argparse.Namespace) -> int:
     first = None if batch else load_image(args.content, size=args.size)
 
     from tfstyle.driver import stylize
+    from tfstyle.engines import get_engine
     from tfstyle.images import save_image
 
-    engine = lite_or_named_engine(args)
+    check_threads(args)
+    engine = get_engine(args.model, threads=args.threads)
     getattr(engine, "check", lambda _config: None)(config)
 
     def one(path: str, image, callback=None) -> str:

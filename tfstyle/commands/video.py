@@ -8,7 +8,6 @@ from tfstyle.commands._common import (
     add_engine_inputs,
     add_style_inputs,
     check_threads,
-    lite_or_named_engine,
     parse_weights,
     progress,
 )
@@ -145,9 +144,10 @@ def run(args: argparse.Namespace) -> int:
         keep_frames=args.keep_frames,
     )
 
+    from tfstyle.engines import get_engine
     from tfstyle.video import stylize_video
 
-    engine = lite_or_named_engine(args)
+    engine = get_engine(args.model, threads=args.threads)  # --threads checked above
     with progress(desc="video", unit="frame", quiet=args.quiet) as bar:  # tqdm shows frames/s
 
         def on_frame(done: int, total: int | None) -> None:

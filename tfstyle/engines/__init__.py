@@ -19,6 +19,7 @@ import importlib
 from tfstyle.engines.base import (
     AUTO_TILE,
     ENGINES,
+    LITERT_ENGINES,
     METHODS,
     MIN_SIDE,
     STYLE_MAX,
@@ -31,6 +32,7 @@ from tfstyle.engines.base import (
 __all__ = [
     "AUTO_TILE",
     "ENGINES",
+    "LITERT_ENGINES",
     "METHODS",
     "MIN_SIDE",
     "STYLE_MAX",
@@ -41,16 +43,26 @@ __all__ = [
 ]
 
 
-def get_engine(engine: str | Engine | None = None, config: StylizeConfig | None = None) -> Engine:
-    """An engine instance: pass-through, or by name from :data:`ENGINES` (one instance per process)."""
+def get_engine(
+    engine: str | Engine | None = None, config: StylizeConfig | None = None, threads: int | None = None
+) -> Engine:
+    """An engine instance: pass-through, or by name from :data:`ENGINES` (one instance per process).
+    ``threads`` gives a LiteRT engine (:data:`LITERT_ENGINES`) its own instance on that many threads
+    (the shared one runs on every core); other engines ignore it."""
     if engine is not None and not isinstance(engine, str):
         return engine
     name = engine or (config.engine if config is not None else "teacher")
     check_engine_name(name)
+    if threads and name in LITERT_ENGINES:
+        return _factory(name)(threads=int(threads))
     return _engine_by_name(name)
+
+
+def _factory(name: str):
+    module, _, attr = ENGINES[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 @functools.cache
 def _engine_by_name(name: str) -> Engine:
-    module, _, attr = ENGINES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    return _factory(name)()

@@ -50,6 +50,7 @@ ENGINES: dict[str, str] = {
 """``--model`` name -> ``module:factory``; a new engine is one line here (:func:`tfstyle.engines.get_engine`
 imports the module on first use). It lives here, not in the package, so that
 :meth:`StylizeConfig.validate` can check names without importing upwards."""
+LITERT_ENGINES = ("tflite", "tflite_v2")  # their factories take ``threads`` (LiteRT interpreter threads)
 
 
 def check_engine_name(name) -> None:
