@@ -33,8 +33,8 @@ demo: ## photos x paintings through teacher, student, INT8 TFLite (and a short G
 train: ## train the teacher decoder (also the multilevel teacher's relu4_1 level) and the relu1_1-relu3_1 reconstruction decoders, then distil the student in three stages (the last ships the mean of its last 5 checkpoints); each resumes
 	$(PY) -m training.teacher --out runs/teacher --steps 8000 --batch 8 --crop 128 --lr 3e-4 --checkpoint-every 250 --ship
 	$(PY) -m training.decoders --level relu1_1 --steps 1000 --batch 8 --crop 128 --checkpoint-every 250 --ship
-	$(PY) -m training.decoders --level relu2_1 --steps 500 --batch 8 --crop 128 --checkpoint-every 250 --ship
-	$(PY) -m training.decoders --level relu3_1 --steps 500 --batch 8 --crop 128 --checkpoint-every 250 --ship
+	$(PY) -m training.decoders --level relu2_1 --steps 3000 --batch 8 --crop 128 --checkpoint-every 250 --ship
+	$(PY) -m training.decoders --level relu3_1 --steps 3000 --batch 8 --crop 128 --checkpoint-every 250 --ship
 	$(PY) -m training.student --out runs/student_s1 --stage 1 --steps 8000 --lr 1e-3 --checkpoint-every 250 \
 		--weights style=20
 	$(PY) -m training.student --out runs/student_s2 --stage 2 --init-from runs/student_s1 --steps 600 \
