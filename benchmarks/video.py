@@ -31,9 +31,10 @@ import numpy as np
 from benchmarks.clips import CLIPS, SIZE
 from benchmarks.devset import DEV_S
 from benchmarks.report import machine, save_palette_png, update_section
+from tfstyle.engines import get_engine
 
 STYLE = os.path.join(DEV_S, "udnie.jpg")
-MODES = ("none", "flow")  # "network" is "none" with the shipped student (no temporal training yet)
+MODES = ("none", "flow")  # "network" is the same computation as "none" (the student's own stability)
 STRIP_CLIPS = ("zoom", "rotation", "occlusion", "real (tree.avi)")
 
 # ----------------------------------------------------------------------------- clips
@@ -116,11 +117,7 @@ def run_clip(src: str, style: str, engine, out: str, **options) -> dict:
     }
 
 
-def _engine(name: str, threads: int = 2):
-    """The LiteRT engines at ``threads`` threads (what the throughput line names), others by name."""
-    from tfstyle.engines import get_engine
-
-    return get_engine(name, threads=threads)
+THREADS = 2  # LiteRT interpreter threads of every run here (what the throughput line names)
 
 
 class Scores:
@@ -169,7 +166,7 @@ def measure(out: str, engines: list[str], frames: int, clips: list[str], style: 
         contents = list(read_frames(src))  # as decoded (MJPEG), which is what the modes see
         scores = Scores(contents, style)
         for engine in engines:
-            eng = _engine(engine)
+            eng = get_engine(engine, threads=THREADS)
             for mode in MODES:
                 run = run_clip(
                     src, style, eng, os.path.join(out, f"{_slug(clip)}_{engine}_{mode}.avi"), consistency=mode
@@ -314,7 +311,7 @@ def strip(results: dict, path: str, engine: str = "tflite") -> None:
     save_palette_png(Image.fromarray(sheet), path)
 
 
-def speed(frames: int, threads: int = 2, engines: tuple[str, ...] = ("tflite_v2", "tflite")) -> dict:
+def speed(frames: int, threads: int = THREADS, engines: tuple[str, ...] = ("tflite_v2", "tflite")) -> dict:
     """End-to-end frames/s of the INT8 engines at 384 px, ``threads`` threads, per mode (default
     options), on the pan clip; ``{(engine, mode): ...}``, the first engine being the video's default."""
     import tempfile
@@ -323,7 +320,7 @@ def speed(frames: int, threads: int = 2, engines: tuple[str, ...] = ("tflite_v2"
     with tempfile.TemporaryDirectory() as tmp:
         src = write_video(os.path.join(tmp, "pan.avi"), CLIPS["pan"](frames), 24.0)
         for name in engines:
-            engine = _engine(name, threads)
+            engine = get_engine(name, threads=threads)
             run_clip(src, STYLE, engine, os.path.join(tmp, "warm.avi"), max_frames=4)  # load and warm
             for mode in ("none", "flow"):
                 before = load()
@@ -341,6 +338,8 @@ def speed(frames: int, threads: int = 2, engines: tuple[str, ...] = ("tflite_v2"
 
 
 def speed_section(results: dict, frames: int, threads: int) -> str:
+    from tfstyle.video import VideoConfig
+
     lines = [
         "## Video throughput (INT8 TFLite, 384 px, 2 threads)",
         "",
@@ -348,7 +347,7 @@ def speed_section(results: dict, frames: int, threads: int) -> str:
         f"{frames} frames, LiteRT {threads} threads, end to end = wall time of `tfstyle.video.stylize_video` "
         "(decode, stylize, flow, PNG frames, MJPEG encode; style code computed once). The goal (>= 25 frames/s in "
         "the default mode, `tfstyle video`'s default `--model tflite_v2`) needs a quiet machine: the load "
-        "average is given per line. Each mode with its default options (flow at 288 px).",
+        f"average is given per line. Each mode with its default options (flow at {VideoConfig.flow_size} px).",
         "",
         "| engine | mode | frames/s end to end | frames/s (frame loop only) | load average (1, 5, 15 min) |",
         "|---|---|---|---|---|",
@@ -364,7 +363,7 @@ def main() -> int:
     p.add_argument("--clips", default=",".join(CLIPS))
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--speed-frames", type=int, default=96)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=THREADS)
     p.add_argument("--speed-only", action="store_true", help="only the throughput lines")
     p.add_argument("--no-speed", action="store_true", help="only the quality section")
     p.add_argument("--style", default=os.path.basename(STYLE), help="dev style the clips are stylized with")

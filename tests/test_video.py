@@ -443,3 +443,17 @@ def test_benchmark_reruns_are_drawn_and_timed_again(clips, style, tmp_path):
     assert resumed.reused == 4
     with pytest.raises(ValueError, match="no frames drawn"):
         throughput(resumed)
+
+
+def test_cli_video_defaults_are_the_library_defaults():
+    """``tfstyle video``'s flags repeat :class:`~tfstyle.video.VideoConfig`'s defaults as literals (the
+    parser is built at start-up, before the video modules are imported): the two must agree."""
+    from tfstyle import cli
+    from tfstyle.video import VideoConfig
+
+    args = cli.build_parser().parse_args(["video", "in.mp4", "--style", "s.jpg", "-o", "out.mp4"])
+    defaults = VideoConfig()
+    assert (args.flow_size or None) == defaults.flow_size
+    for name in ("consistency", "refresh", "fade", "blend", "occlusion", "flow", "start"):
+        assert getattr(args, name) == getattr(defaults, name), name
+    assert args.model == "tflite_v2"

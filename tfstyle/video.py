@@ -97,6 +97,9 @@ SIDECAR_SUFFIX = ".frames"
 # ----------------------------------------------------------------------------- configuration
 
 
+_FLOW = TrajectoryConfig()
+
+
 @dataclass
 class VideoConfig:
     """Temporal options of :func:`stylize_video` (the video-only flags of ``tfstyle video``).
@@ -107,13 +110,14 @@ class VideoConfig:
     """
 
     consistency: str | bool = DEFAULT_CONSISTENCY
-    refresh: int = 8  # flow mode: a keyframe every N frames
-    keep: float = 0.5  # flow mode: share of the previous keyframe kept in a new one
-    flow_size: int | None = 288  # flow mode: long side the flow is computed at (None: full size)
-    tolerance: float = 0.08  # flow mode: content mismatch above which a pixel is stylized afresh
-    min_coverage: float = 0.5  # flow mode: a keyframe at once when less of the frame is trusted
-    max_stretch: float = 1.08  # flow mode: a keyframe once the flow scales the texture more than this
-    fade: int = 4  # flow mode: a new keyframe fades in over this many frames (0: at once)
+    # flow mode, defaults from :class:`TrajectoryConfig` (which says what each does)
+    refresh: int = _FLOW.refresh
+    keep: float = _FLOW.keep
+    flow_size: int | None = _FLOW.flow_size
+    tolerance: float = _FLOW.tolerance
+    min_coverage: float = _FLOW.min_coverage
+    max_stretch: float = _FLOW.max_stretch
+    fade: int = _FLOW.fade
     feature_smoothing: bool = False  # teacher: blend relu4_1 targets with the previous frame's
     blend: float = 0.8  # feature smoothing: weight of the warped previous target where reliable
     occlusion: float = 0.7  # feature smoothing: forward-backward disagreement (px) tolerated
